@@ -1,0 +1,30 @@
+import type { FastifyRequest } from 'fastify';
+import type { Config } from '../config.js';
+import type { Engine, Queue, Storage } from '../interfaces.js';
+import type { Logger } from '../log.js';
+import type { TaskService } from '../tasks/service.js';
+
+/** What the HTTP layer is given. Routes use these and nothing else (no SQL, no model). */
+export interface AppDeps {
+  config: Config;
+  tasks: TaskService;
+  queue: Queue;
+  storage: Storage;
+  engine: Engine | null;
+  log: Logger;
+}
+
+const HOST_RE = /^[A-Za-z0-9.\-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/;
+
+/**
+ * Base URL for links in responses: ZIMAGE_PUBLIC_URL if set, else from the request's Host
+ * header, so an agent on the LAN gets a LAN address and a local caller a loopback one.
+ * A Host header that is not a plain host[:port] is not echoed back.
+ */
+export function baseUrlOf(request: FastifyRequest, config: Config): string {
+  if (config.publicUrl) return config.publicUrl;
+  const host = request.headers.host;
+  if (host && HOST_RE.test(host)) return `${request.protocol}://${host}`;
+  const port = request.socket.localPort ?? config.port;
+  return `http://127.0.0.1:${port}`;
+}

@@ -1,0 +1,18 @@
+import type { FastifyInstance } from 'fastify';
+import type { AppDeps } from '../context.js';
+
+export async function healthRoutes(app: FastifyInstance, deps: AppDeps) {
+  app.get('/health', { schema: { summary: 'Liveness, engine state and queue depth', tags: ['meta'] } }, async () => {
+    const stats = await deps.queue.stats();
+    const engine = deps.engine;
+    const state = engine?.state();
+    return {
+      status: 'ok',
+      ready: !engine || state?.state === 'ready',
+      engine: engine
+        ? { name: engine.name, synthetic: engine.synthetic, ...state }
+        : { name: null, state: 'none', message: 'this node runs no worker (--no-worker); tasks run on worker nodes' },
+      queue: { backend: deps.queue.name, queued: stats.queued, running: stats.running },
+    };
+  });
+}

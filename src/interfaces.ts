@@ -1,0 +1,248 @@
+/**
+ * The shared vocabulary of Z-Image Server: tasks, jobs, engines, queues and storage.
+ * Every layer talks to the others only through these types, so an implementation
+ * (SQLite or Redis queue, synthetic or diffusers engine, directory or S3 storage)
+ * can be swapped without touching its callers.
+ */
+
+export type TaskKind = 'generate' | 'edit';
+/** Internal lifecycle. The public `status` maps queued|running → "processing". */
+export type TaskState = 'queued' | 'running' | 'completed' | 'failed' | 'canceled';
+export const FINAL_STATES: readonly TaskState[] = ['completed', 'failed', 'canceled'];
+export type OutputFormat = 'png' | 'jpeg' | 'webp';
+export type ResponseFormat = 'url' | 'b64_json';
+
+/** Validated, fully resolved request parameters, stored with the task. */
+export interface TaskParams {
+  prompt: string;
+  negative_prompt?: string;
+  n: number;
+  width: number;
+  height: number;
+  /** Seed of the first image; image i uses seed + i. Always resolved at submit time. */
+  seed: number;
+  num_inference_steps?: number;
+  guidance_scale?: number;
+  /** Edit only: how far the result may move from the input (0..1). */
+  strength?: number;
+  output_format: OutputFormat;
+  /** 0..100 quality for jpeg/webp. */
+  output_compression?: number;
+  response_format: ResponseFormat;
+}
+
+export interface TaskOutput {
+  /** Storage key of the encoded image (never a client-provided name). */
+  file: string;
+  seed: number;
+  width: number;
+  height: number;
+  format: OutputFormat;
+  bytes: number;
+}
+
+export interface TaskResult {
+  outputs: TaskOutput[];
+  engine: string;
+  /** True when the synthetic test-pattern engine made these images. */
+  synthetic: boolean;
+  model?: string;
+}
+
+export interface TaskError {
+  code: string;
+  message: string;
+  /** Whether submitting the same request again may succeed. */
+  retryable: boolean;
+}
+
+export interface TaskProgress {
+  step: number;
+  total: number;
+}
+
+export interface TaskRecord {
+  id: string;
+  kind: TaskKind;
+  state: TaskState;
+  params: TaskParams;
+  /** Storage key of the uploaded input image (edit tasks). */
+  inputKey: string | null;
+  /** Storage key of the uploaded mask (edit tasks). */
+  maskKey: string | null;
+  attempts: number;
+  maxAttempts: number;
+  progress: TaskProgress | null;
+  result: TaskResult | null;
+  error: TaskError | null;
+  cancelRequested: boolean;
+  /** Who submitted it (API key name, or "anonymous"); scopes idempotency keys. */
+  owner: string;
+  idempotencyKey: string | null;
+  webhookUrl: string | null;
+  /** Epoch milliseconds. */
+  createdAt: number;
+  startedAt: number | null;
+  finishedAt: number | null;
+}
+
+export interface NewTask {
+  kind: TaskKind;
+  params: TaskParams;
+  inputKey?: string | null;
+  maskKey?: string | null;
+  owner?: string;
+  idempotencyKey?: string | null;
+  webhookUrl?: string | null;
+  maxAttempts?: number;
+}
+
+/** A task held by one worker. The token fences every write the worker makes. */
+export interface Claim {
+  task: TaskRecord;
+  token: string;
+}
+
+export type TaskEventType =
+  | 'queued'
+  | 'started'
+  | 'progress'
+  | 'requeued'
+  | 'cancel_requested'
+  | 'completed'
+  | 'failed'
+  | 'canceled';
+
+export interface TaskEvent {
+  type: TaskEventType;
+  taskId: string;
+  /** Present on 'progress'. */
+  progress?: TaskProgress;
+  at: number;
+}
+
+export interface QueueStats {
+  queued: number;
+  running: number;
+}
+
+export interface ListOptions {
+  state?: TaskState;
+  owner?: string;
+  limit: number;
+  /** Opaque cursor from a previous page. */
+  cursor?: string;
+}
+
+export interface TaskPage {
+  tasks: TaskRecord[];
+  nextCursor: string | null;
+}
+
+/**
+ * The durable queue. Implementations: SQLite (embedded) and Redis/BullMQ (scale-out).
+ * Knows nothing of HTTP or engines.
+ */
+export interface Queue {
+  readonly name: string;
+  /** Commits the task durably before resolving. Returns the existing task for a repeated idempotency key. */
+  enqueue(task: NewTask): Promise<{ task: TaskRecord; created: boolean }>;
+  get(id: string): Promise<TaskRecord | undefined>;
+  /** 0-based number of queued tasks ahead of this one; undefined unless queued. */
+  position(id: string): Promise<number | undefined>;
+  list(opts: ListOptions): Promise<TaskPage>;
+  /** Claims the oldest queued task, counting the attempt. Undefined when none is queued. */
+  claim(workerId: string): Promise<Claim | undefined>;
+  /** Extends the claim's lease. Throws LostClaimError if the claim is no longer ours. */
+  heartbeat(claim: Claim): Promise<void>;
+  progress(claim: Claim, progress: TaskProgress): Promise<void>;
+  complete(claim: Claim, result: TaskResult): Promise<void>;
+  /** Fails the task; with retry and attempts left it goes back to queued instead. */
+  fail(claim: Claim, error: TaskError, opts: { retry: boolean }): Promise<TaskState>;
+  /** Hands a claimed task back without spending an attempt (graceful shutdown). */
+  release(claim: Claim): Promise<void>;
+  /** Queued → canceled at once; running → cancelRequested (the worker stops it). */
+  cancel(id: string): Promise<TaskRecord | undefined>;
+  /** Marks a running task canceled once its worker has stopped. */
+  finishCanceled(claim: Claim): Promise<void>;
+  /** Requeues running tasks whose lease expired or whose worker is gone. Returns how many. */
+  recover(opts?: { all?: boolean }): Promise<number>;
+  /**
+   * Retention: finished tasks older than `before` (epoch ms) keep only a tombstone that
+   * answers `failed`/`expired`. Works in batches: returns how many tasks it expired in this
+   * batch (0 when none are left) and the storage keys (outputs, uploads) to delete.
+   */
+  expireFinished(before: number): Promise<{ count: number; keys: string[] }>;
+  stats(): Promise<QueueStats>;
+  /** Resolves when a task may be claimable (or after a fallback delay, or on abort). */
+  waitForWork(signal: AbortSignal): Promise<void>;
+  subscribe(listener: (event: TaskEvent) => void): () => void;
+  close(): Promise<void>;
+}
+
+export interface RawImage {
+  width: number;
+  height: number;
+  channels: 3 | 4;
+  /** Tightly packed 8-bit interleaved pixels, row-major. */
+  data: Buffer;
+}
+
+/** What an engine is asked to do: no queue, no HTTP, no storage. */
+export interface Job {
+  taskId: string;
+  kind: TaskKind;
+  prompt: string;
+  negativePrompt?: string;
+  width: number;
+  height: number;
+  /** One seed per requested image; the engine returns exactly seeds.length images. */
+  seeds: number[];
+  steps?: number;
+  guidanceScale?: number;
+  strength?: number;
+  /** Edit input, decoded. */
+  image?: RawImage;
+  mask?: RawImage;
+}
+
+export interface EngineContext {
+  onProgress(step: number, total: number): void;
+  signal: AbortSignal;
+}
+
+export type EngineStateName = 'loading' | 'ready' | 'error';
+
+export interface EngineState {
+  state: EngineStateName;
+  message?: string;
+  model?: string;
+  device?: string;
+}
+
+export interface Engine {
+  readonly name: string;
+  /** True for engines whose pixels are not a model's (the synthetic test pattern). */
+  readonly synthetic: boolean;
+  state(): EngineState;
+  /** Loads the model (and resolves when ready, or rejects with the load error). */
+  start(): Promise<void>;
+  /** Default steps used when a job gives none, for progress and ETA before the first step. */
+  defaultSteps(kind: TaskKind): number;
+  run(job: Job, ctx: EngineContext): Promise<RawImage[]>;
+  close(): Promise<void>;
+}
+
+export interface StoredObject {
+  data: Buffer;
+  contentType: string;
+}
+
+/** Where encoded outputs and uploads live: a directory or S3. Keys are server-made, never client paths. */
+export interface Storage {
+  readonly name: string;
+  put(key: string, data: Buffer, contentType: string): Promise<void>;
+  get(key: string): Promise<StoredObject | undefined>;
+  delete(key: string): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,270 @@
+import { EventEmitter } from 'node:events';
+import type Database from 'better-sqlite3';
+import { LostClaimError } from '../../errors.js';
+import { newTaskId, newToken } from '../../ids.js';
+import type {
+  Claim, ListOptions, NewTask, Queue, QueueStats, TaskError, TaskEvent, TaskEventType, TaskPage,
+  TaskProgress, TaskRecord, TaskResult, TaskState,
+} from '../../interfaces.js';
+import { rowToTask, type TaskRow } from './rows.js';
+import { prepareStatements, type Statements } from './statements.js';
+
+export interface SqliteQueueOptions {
+  /** How long a claim lives without a heartbeat before another worker may take the task. */
+  leaseMs: number;
+  /** Fallback wake-up of idle workers, in case a notification was missed. */
+  idlePollMs?: number;
+  now?: () => number;
+}
+
+const EXHAUSTED = (attempts: number): TaskError => ({
+  code: 'attempts_exhausted',
+  message: `The task was started ${attempts} times and its worker stopped each time (crash or restart) before it finished. ` +
+    'Check the server log; submitting it again may work once the cause is fixed.',
+  retryable: true,
+});
+
+const EXPIRED: TaskError = {
+  code: 'expired',
+  message: 'This task finished longer ago than the retention period (ZIMAGE_RETENTION_HOURS), so its images were deleted. Submit it again.',
+  retryable: true,
+};
+
+/**
+ * The embedded durable queue. Every state change is one SQLite transaction, committed
+ * before the caller hears of it. Writes by a worker carry its claim token, and a write
+ * whose token is stale changes nothing and throws LostClaimError (fencing).
+ * Live step progress of running tasks is kept in memory only (bounded by the number of
+ * running tasks): it is re-derived on restart, and persisting it would cost an fsync a step.
+ */
+export class SqliteQueue implements Queue {
+  readonly name = 'sqlite';
+  private readonly events = new EventEmitter();
+  private readonly live = new Map<string, TaskProgress>();
+  private readonly sql: Statements;
+  private readonly now: () => number;
+
+  constructor(private readonly db: Database.Database, private readonly opts: SqliteQueueOptions) {
+    this.sql = prepareStatements(db);
+    this.now = opts.now ?? Date.now;
+    this.events.setMaxListeners(0);
+  }
+
+  private emit(type: TaskEventType, taskId: string, progress?: TaskProgress): void {
+    const event: TaskEvent = { type, taskId, at: this.now() };
+    if (progress) event.progress = progress;
+    this.events.emit('task', event);
+  }
+
+  async enqueue(input: NewTask): Promise<{ task: TaskRecord; created: boolean }> {
+    const owner = input.owner ?? 'anonymous';
+    const result = this.db.transaction(() => {
+      if (input.idempotencyKey) {
+        const existing = this.sql.byIdempotencyKey.get(owner, input.idempotencyKey) as TaskRow | undefined;
+        if (existing) return { row: existing, created: false };
+      }
+      const id = newTaskId();
+      this.sql.insert.run({
+        id, kind: input.kind, params: JSON.stringify(input.params), input_key: input.inputKey ?? null,
+        mask_key: input.maskKey ?? null, max_attempts: input.maxAttempts ?? 3, owner,
+        idempotency_key: input.idempotencyKey ?? null, webhook_url: input.webhookUrl ?? null, created_at: this.now(),
+      });
+      return { row: this.sql.byId.get(id) as TaskRow, created: true };
+    }).immediate();
+    if (result.created) this.emit('queued', result.row.id);
+    return { task: rowToTask(result.row), created: result.created };
+  }
+
+  async get(id: string): Promise<TaskRecord | undefined> {
+    const row = this.sql.byId.get(id) as TaskRow | undefined;
+    if (!row) return undefined;
+    const task = rowToTask(row);
+    if (task.state === 'running') task.progress = this.live.get(id) ?? task.progress;
+    return task;
+  }
+
+  async position(id: string): Promise<number | undefined> {
+    const row = this.sql.positionOf.get(id) as { position: number | null } | undefined;
+    return row?.position ?? undefined;
+  }
+
+  async list(opts: ListOptions): Promise<TaskPage> {
+    const before = opts.cursor ? parseInt(opts.cursor, 36) : Number.MAX_SAFE_INTEGER;
+    const rows = this.sql.list.all({
+      before: Number.isFinite(before) ? before : 0, state: opts.state ?? null, owner: opts.owner ?? null, limit: opts.limit + 1,
+    }) as TaskRow[];
+    const page = rows.slice(0, opts.limit);
+    const nextCursor = rows.length > opts.limit ? page[page.length - 1].seq.toString(36) : null;
+    return { tasks: page.map(rowToTask), nextCursor };
+  }
+
+  async claim(workerId: string): Promise<Claim | undefined> {
+    const claimed = this.db.transaction(() => {
+      for (;;) {
+        const next = this.sql.nextQueued.get() as { seq: number; attempts: number; max_attempts: number; id: string } | undefined;
+        if (!next) return undefined;
+        if (next.attempts >= next.max_attempts) {
+          // A task handed back by crashed workers too often: fail it instead of looping forever.
+          this.sql.finish.run({ seq: next.seq, state: 'failed', error: JSON.stringify(EXHAUSTED(next.attempts)), result: null, at: this.now() });
+          this.emit('failed', next.id);
+          continue;
+        }
+        const token = newToken();
+        const at = this.now();
+        this.sql.markRunning.run({ seq: next.seq, token, worker: workerId, lease: at + this.opts.leaseMs, at });
+        return { row: this.sql.byId.get(next.id) as TaskRow, token };
+      }
+    }).immediate();
+    if (!claimed) return undefined;
+    this.emit('started', claimed.row.id);
+    return { task: rowToTask(claimed.row), token: claimed.token };
+  }
+
+  /** Runs a fenced write; zero changed rows means the claim was lost. */
+  private fenced(claim: Claim, changes: number): void {
+    if (changes === 0) {
+      this.live.delete(claim.task.id);
+      throw new LostClaimError(claim.task.id);
+    }
+  }
+
+  async heartbeat(claim: Claim): Promise<void> {
+    this.fenced(claim, this.sql.heartbeat.run(this.now() + this.opts.leaseMs, claim.task.id, claim.token).changes);
+  }
+
+  async progress(claim: Claim, progress: TaskProgress): Promise<void> {
+    const row = this.sql.tokenOf.get(claim.task.id) as { claim_token: string | null } | undefined;
+    this.fenced(claim, row?.claim_token === claim.token ? 1 : 0);
+    this.live.set(claim.task.id, progress);
+    this.emit('progress', claim.task.id, progress);
+  }
+
+  async complete(claim: Claim, result: TaskResult): Promise<void> {
+    const changes = this.sql.finishClaimed.run({
+      id: claim.task.id, token: claim.token, state: 'completed', result: JSON.stringify(result), error: null, at: this.now(),
+    }).changes;
+    this.fenced(claim, changes);
+    this.live.delete(claim.task.id);
+    this.emit('completed', claim.task.id);
+  }
+
+  async fail(claim: Claim, error: TaskError, opts: { retry: boolean }): Promise<TaskState> {
+    const row = this.sql.byId.get(claim.task.id) as TaskRow | undefined;
+    const retry = opts.retry && !!row && row.attempts < row.max_attempts && row.cancel_requested === 0;
+    const changes = retry
+      ? this.sql.requeue.run({ id: claim.task.id, token: claim.token, error: JSON.stringify(error), refund: 0 }).changes
+      : this.sql.finishClaimed.run({
+        id: claim.task.id, token: claim.token, state: 'failed', result: null, error: JSON.stringify(error), at: this.now(),
+      }).changes;
+    this.fenced(claim, changes);
+    this.live.delete(claim.task.id);
+    this.emit(retry ? 'requeued' : 'failed', claim.task.id);
+    return retry ? 'queued' : 'failed';
+  }
+
+  async release(claim: Claim): Promise<void> {
+    const changes = this.sql.requeue.run({ id: claim.task.id, token: claim.token, error: null, refund: 1 }).changes;
+    this.fenced(claim, changes);
+    this.live.delete(claim.task.id);
+    this.emit('requeued', claim.task.id);
+  }
+
+  async cancel(id: string): Promise<TaskRecord | undefined> {
+    const outcome = this.db.transaction(() => {
+      const row = this.sql.byId.get(id) as TaskRow | undefined;
+      if (!row) return undefined;
+      if (row.state === 'queued') {
+        this.sql.finish.run({ seq: row.seq, state: 'canceled', result: null, error: null, at: this.now() });
+        return 'canceled' as const;
+      }
+      if (row.state === 'running' && row.cancel_requested === 0) {
+        this.sql.requestCancel.run(row.seq);
+        return 'cancel_requested' as const;
+      }
+      return 'unchanged' as const;
+    }).immediate();
+    if (outcome === undefined) return undefined;
+    if (outcome !== 'unchanged') this.emit(outcome, id);
+    return this.get(id);
+  }
+
+  async finishCanceled(claim: Claim): Promise<void> {
+    const changes = this.sql.finishClaimed.run({
+      id: claim.task.id, token: claim.token, state: 'canceled', result: null, error: null, at: this.now(),
+    }).changes;
+    this.fenced(claim, changes);
+    this.live.delete(claim.task.id);
+    this.emit('canceled', claim.task.id);
+  }
+
+  /**
+   * Requeues running tasks whose lease ran out. With `all`, every running task: used at
+   * start-up, when this process holds the data-directory lock and so no other worker can be alive.
+   */
+  async recover(opts: { all?: boolean } = {}): Promise<number> {
+    const cutoff = opts.all ? Number.MAX_SAFE_INTEGER : this.now();
+    const ids = this.db.transaction(() => {
+      const stale = this.sql.staleRunning.all(cutoff) as { seq: number; id: string; cancel_requested: number }[];
+      for (const row of stale) {
+        // A cancel asked for before the worker died is honoured rather than run again.
+        if (row.cancel_requested) this.sql.finish.run({ seq: row.seq, state: 'canceled', result: null, error: null, at: this.now() });
+        else this.sql.abandon.run(row.seq);
+      }
+      return stale.map((s) => s.id);
+    }).immediate();
+    for (const id of ids) {
+      this.live.delete(id);
+      this.emit('requeued', id);
+    }
+    return ids.length;
+  }
+
+  async expireFinished(before: number): Promise<{ count: number; keys: string[] }> {
+    return this.db.transaction(() => {
+      const rows = this.sql.expirable.all(before) as Pick<TaskRow, 'seq' | 'result' | 'input_key' | 'mask_key'>[];
+      const keys: string[] = [];
+      for (const row of rows) {
+        const result = row.result ? (JSON.parse(row.result) as TaskResult) : null;
+        for (const out of result?.outputs ?? []) keys.push(out.file);
+        if (row.input_key) keys.push(row.input_key);
+        if (row.mask_key) keys.push(row.mask_key);
+        this.sql.expire.run({ seq: row.seq, error: JSON.stringify(EXPIRED), at: this.now() });
+      }
+      return { count: rows.length, keys };
+    }).immediate();
+  }
+
+  async stats(): Promise<QueueStats> {
+    const rows = this.sql.counts.all() as { state: string; n: number }[];
+    const count = (s: string) => rows.find((r) => r.state === s)?.n ?? 0;
+    return { queued: count('queued'), running: count('running') };
+  }
+
+  waitForWork(signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.events.off('task', onEvent);
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      const onEvent = (e: TaskEvent) => {
+        if (e.type === 'queued' || e.type === 'requeued') done();
+      };
+      const timer = setTimeout(done, this.opts.idlePollMs ?? 1000);
+      this.events.on('task', onEvent);
+      signal.addEventListener('abort', done);
+      if (signal.aborted) done();
+    });
+  }
+
+  subscribe(listener: (event: TaskEvent) => void): () => void {
+    this.events.on('task', listener);
+    return () => this.events.off('task', listener);
+  }
+
+  async close(): Promise<void> {
+    this.events.removeAllListeners();
+    this.db.close();
+  }
+}

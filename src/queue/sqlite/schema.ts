@@ -1,0 +1,51 @@
+import type Database from 'better-sqlite3';
+
+/**
+ * Schema migrations, applied in order inside one transaction each. Append only:
+ * a database written by an older version is upgraded in place on start.
+ */
+const MIGRATIONS: string[] = [
+  `CREATE TABLE tasks (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     id TEXT NOT NULL UNIQUE,
+     kind TEXT NOT NULL,
+     state TEXT NOT NULL,
+     params TEXT NOT NULL,
+     input_key TEXT,
+     mask_key TEXT,
+     attempts INTEGER NOT NULL DEFAULT 0,
+     max_attempts INTEGER NOT NULL,
+     claim_token TEXT,
+     worker_id TEXT,
+     lease_expires_at INTEGER,
+     progress_step INTEGER,
+     progress_total INTEGER,
+     result TEXT,
+     error TEXT,
+     cancel_requested INTEGER NOT NULL DEFAULT 0,
+     owner TEXT NOT NULL DEFAULT 'anonymous',
+     idempotency_key TEXT,
+     webhook_url TEXT,
+     created_at INTEGER NOT NULL,
+     started_at INTEGER,
+     finished_at INTEGER,
+     expired_at INTEGER
+   );
+   CREATE INDEX tasks_by_state ON tasks(state, seq);
+   CREATE INDEX tasks_by_owner ON tasks(owner, seq);
+   CREATE UNIQUE INDEX tasks_idempotency ON tasks(owner, idempotency_key) WHERE idempotency_key IS NOT NULL;
+   CREATE INDEX tasks_finished ON tasks(finished_at) WHERE finished_at IS NOT NULL;`,
+];
+
+export function migrate(db: Database.Database): void {
+  db.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)');
+  const row = db.prepare('SELECT version FROM schema_version').get() as { version: number } | undefined;
+  let version = row?.version ?? 0;
+  if (!row) db.prepare('INSERT INTO schema_version (version) VALUES (0)').run();
+  for (; version < MIGRATIONS.length; version++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[version]);
+      db.prepare('UPDATE schema_version SET version = ?').run(version + 1);
+    }).immediate();
+  }
+}

@@ -1,0 +1,59 @@
+import type Database from 'better-sqlite3';
+
+/** Every SQL statement the queue runs, prepared once. Each is one small named operation. */
+export function prepareStatements(db: Database.Database) {
+  const running = `state = 'running'`;
+  return {
+    insert: db.prepare(
+      `INSERT INTO tasks (id, kind, state, params, input_key, mask_key, max_attempts, owner, idempotency_key, webhook_url, created_at)
+       VALUES (@id, @kind, 'queued', @params, @input_key, @mask_key, @max_attempts, @owner, @idempotency_key, @webhook_url, @created_at)`,
+    ),
+    byId: db.prepare('SELECT * FROM tasks WHERE id = ?'),
+    tokenOf: db.prepare('SELECT claim_token FROM tasks WHERE id = ? AND state = \'running\''),
+    byIdempotencyKey: db.prepare('SELECT * FROM tasks WHERE owner = ? AND idempotency_key = ?'),
+    positionOf: db.prepare(
+      `SELECT (SELECT COUNT(*) FROM tasks q WHERE q.state = 'queued' AND q.seq < t.seq) AS position
+       FROM tasks t WHERE t.id = ? AND t.state = 'queued'`,
+    ),
+    list: db.prepare(
+      `SELECT * FROM tasks WHERE seq < @before AND (@state IS NULL OR state = @state) AND (@owner IS NULL OR owner = @owner)
+       ORDER BY seq DESC LIMIT @limit`,
+    ),
+    nextQueued: db.prepare(`SELECT seq, id, attempts, max_attempts FROM tasks WHERE state = 'queued' ORDER BY seq LIMIT 1`),
+    markRunning: db.prepare(
+      `UPDATE tasks SET state = 'running', attempts = attempts + 1, claim_token = @token, worker_id = @worker,
+         lease_expires_at = @lease, started_at = COALESCE(started_at, @at), progress_step = NULL, progress_total = NULL
+       WHERE seq = @seq`,
+    ),
+    heartbeat: db.prepare(`UPDATE tasks SET lease_expires_at = ? WHERE id = ? AND claim_token = ? AND ${running}`),
+    finishClaimed: db.prepare(
+      `UPDATE tasks SET state = @state, result = @result, error = @error, finished_at = @at, claim_token = NULL, lease_expires_at = NULL
+       WHERE id = @id AND claim_token = @token AND ${running}`,
+    ),
+    finish: db.prepare(
+      `UPDATE tasks SET state = @state, result = @result, error = @error, finished_at = @at, claim_token = NULL, lease_expires_at = NULL
+       WHERE seq = @seq`,
+    ),
+    requeue: db.prepare(
+      `UPDATE tasks SET state = 'queued', claim_token = NULL, worker_id = NULL, lease_expires_at = NULL,
+         attempts = attempts - @refund, error = @error
+       WHERE id = @id AND claim_token = @token AND ${running}`,
+    ),
+    requestCancel: db.prepare('UPDATE tasks SET cancel_requested = 1 WHERE seq = ?'),
+    staleRunning: db.prepare(`SELECT seq, id, cancel_requested FROM tasks WHERE ${running} AND lease_expires_at < ?`),
+    abandon: db.prepare(
+      `UPDATE tasks SET state = 'queued', claim_token = NULL, worker_id = NULL, lease_expires_at = NULL WHERE seq = ? AND ${running}`,
+    ),
+    expirable: db.prepare(
+      `SELECT seq, result, input_key, mask_key FROM tasks
+       WHERE finished_at IS NOT NULL AND finished_at < ? AND expired_at IS NULL LIMIT 500`,
+    ),
+    expire: db.prepare(
+      `UPDATE tasks SET state = 'failed', result = NULL, error = @error, input_key = NULL, mask_key = NULL, expired_at = @at
+       WHERE seq = @seq`,
+    ),
+    counts: db.prepare(`SELECT state, COUNT(*) AS n FROM tasks WHERE state IN ('queued', 'running') GROUP BY state`),
+  };
+}
+
+export type Statements = ReturnType<typeof prepareStatements>;

@@ -1,0 +1,55 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { Storage, StoredObject } from '../interfaces.js';
+
+const KEY_RE = /^[a-z]+\/[A-Za-z0-9_]+(\.[a-z0-9]+)?$/;
+const TYPES: Record<string, string> = {
+  '.png': 'image/png',
+  '.jpg': 'image/jpeg',
+  '.webp': 'image/webp',
+};
+
+/**
+ * Files in a directory. Keys look like "outputs/gen_<hex>.png" or "uploads/<taskid>_image":
+ * they are made by the server and checked against a strict pattern, so no key can
+ * name a path outside the root, however it was encoded on the way in.
+ */
+export class LocalStorage implements Storage {
+  readonly name = 'local';
+  constructor(private readonly root: string) {}
+
+  static async open(root: string): Promise<LocalStorage> {
+    await fs.mkdir(path.join(root, 'outputs'), { recursive: true });
+    await fs.mkdir(path.join(root, 'uploads'), { recursive: true });
+    return new LocalStorage(root);
+  }
+
+  private pathOf(key: string): string {
+    if (!KEY_RE.test(key)) throw new Error(`invalid storage key ${JSON.stringify(key)}`);
+    return path.join(this.root, key);
+  }
+
+  async put(key: string, data: Buffer): Promise<void> {
+    const file = this.pathOf(key);
+    // Write then rename, so a reader never sees half a file and a crash leaves no partial output.
+    const tmp = `${file}.${process.pid}.tmp`;
+    await fs.writeFile(tmp, data);
+    await fs.rename(tmp, file);
+  }
+
+  async get(key: string): Promise<StoredObject | undefined> {
+    try {
+      const data = await fs.readFile(this.pathOf(key));
+      return { data, contentType: TYPES[path.extname(key)] ?? 'application/octet-stream' };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    await fs.rm(this.pathOf(key), { force: true });
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,44 @@
+import type { Queue, Storage } from '../interfaces.js';
+import type { Logger } from '../log.js';
+
+export interface MaintenanceDeps {
+  queue: Queue;
+  storage: Storage;
+  log: Logger;
+  retentionMs: number;
+  now?: () => number;
+}
+
+/**
+ * One pass of housekeeping: hand back tasks whose worker stopped heart-beating, and
+ * expire finished tasks past retention (deleting their files). Tests call this directly
+ * instead of waiting on the timer.
+ */
+export async function runMaintenance(deps: MaintenanceDeps): Promise<{ recovered: number; expired: number }> {
+  const now = deps.now ?? Date.now;
+  const recovered = await deps.queue.recover();
+  if (recovered) deps.log.warn({ recovered }, 'requeued tasks whose worker stopped responding');
+  let expired = 0;
+  for (;;) {
+    const batch = await deps.queue.expireFinished(now() - deps.retentionMs);
+    if (batch.count === 0) break;
+    await Promise.all(batch.keys.map((k) => deps.storage.delete(k).catch((err) => deps.log.warn({ err, key: k }, 'could not delete expired file'))));
+    expired += batch.count;
+  }
+  if (expired) deps.log.info({ tasks: expired }, 'retention expired finished tasks and deleted their files');
+  return { recovered, expired };
+}
+
+/** Runs maintenance every intervalMs until the returned stop function is called. */
+export function startMaintenance(deps: MaintenanceDeps, intervalMs: number): () => void {
+  let busy = false;
+  const timer = setInterval(() => {
+    if (busy) return;
+    busy = true;
+    runMaintenance(deps)
+      .catch((err) => deps.log.error({ err }, 'maintenance failed; will retry'))
+      .finally(() => { busy = false; });
+  }, intervalMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}

@@ -1,0 +1,147 @@
+import { ApiError } from '../errors.js';
+import { newTaskId } from '../ids.js';
+import { FINAL_STATES, type Queue, type Storage, type TaskKind, type TaskParams, type TaskRecord, type TaskState } from '../interfaces.js';
+import { Eta } from './eta.js';
+
+export interface Upload {
+  data: Buffer;
+  contentType: string;
+}
+
+export interface SubmitInput {
+  kind: TaskKind;
+  params: TaskParams;
+  image?: Upload;
+  mask?: Upload;
+  owner?: string;
+  idempotencyKey?: string | null;
+  webhookUrl?: string | null;
+}
+
+/** A task as the API shows it: the record plus where it stands in the queue. */
+export interface TaskView {
+  task: TaskRecord;
+  queuePosition: number | null;
+  etaSeconds: number | null;
+}
+
+export interface TaskServiceOptions {
+  maxQueue: number;
+  maxAttempts: number;
+  /** Steps assumed before the engine reports any (for progress totals and ETA). */
+  defaultSteps: (kind: TaskKind) => number;
+}
+
+/**
+ * The task model's rules: submit, read, list, cancel. The HTTP layer calls only this;
+ * this calls only the queue and storage.
+ */
+export class TaskService {
+  readonly eta: Eta;
+  private readonly unsubscribe: () => void;
+
+  constructor(
+    private readonly queue: Queue,
+    private readonly storage: Storage,
+    private readonly opts: TaskServiceOptions,
+  ) {
+    this.eta = new Eta();
+    // Learn how long tasks take from the ones that finish, for queue ETAs.
+    this.unsubscribe = queue.subscribe((e) => {
+      if (e.type === 'completed') void this.queue.get(e.taskId).then((t) => t && this.eta.record(t));
+    });
+  }
+
+  /** Stores the uploads, then commits the task. Resolves only once the task is durable. */
+  async submit(input: SubmitInput): Promise<{ task: TaskRecord; created: boolean }> {
+    const stats = await this.queue.stats();
+    if (stats.queued >= this.opts.maxQueue) {
+      throw new ApiError(503, 'queue_full',
+        `The queue is full (${stats.queued} tasks waiting). Wait and submit again; Retry-After says when.`, null,
+        'unavailable_error', Math.max(5, Math.ceil(this.eta.averageSeconds() ?? 5)));
+    }
+    const keys: string[] = [];
+    try {
+      const stash = async (upload: Upload | undefined, what: string) => {
+        if (!upload) return null;
+        const key = `uploads/${newTaskId()}_${what}`;
+        await this.storage.put(key, upload.data, upload.contentType);
+        keys.push(key);
+        return key;
+      };
+      const inputKey = await stash(input.image, 'image');
+      const maskKey = await stash(input.mask, 'mask');
+      const out = await this.queue.enqueue({
+        kind: input.kind, params: input.params, inputKey, maskKey, owner: input.owner,
+        idempotencyKey: input.idempotencyKey, webhookUrl: input.webhookUrl, maxAttempts: this.opts.maxAttempts,
+      });
+      // A repeated idempotency key returns the first task; the new uploads are not needed.
+      if (!out.created) await Promise.all(keys.map((k) => this.storage.delete(k)));
+      return out;
+    } catch (err) {
+      await Promise.all(keys.map((k) => this.storage.delete(k).catch(() => undefined)));
+      throw err;
+    }
+  }
+
+  async view(id: string): Promise<TaskView | undefined> {
+    const task = await this.queue.get(id);
+    if (!task) return undefined;
+    return this.viewOf(task);
+  }
+
+  async viewOf(task: TaskRecord): Promise<TaskView> {
+    let queuePosition: number | null = null;
+    let etaSeconds: number | null = null;
+    if (task.state === 'queued') {
+      queuePosition = (await this.queue.position(task.id)) ?? 0;
+      etaSeconds = this.eta.forQueued(queuePosition, (await this.queue.stats()).running);
+    } else if (task.state === 'running') {
+      etaSeconds = this.eta.forRunning(task, this.opts.defaultSteps(task.kind));
+    }
+    return { task, queuePosition, etaSeconds };
+  }
+
+  async list(opts: { state?: TaskState; owner?: string; limit: number; cursor?: string }) {
+    return this.queue.list(opts);
+  }
+
+  /** Cancels a task: at once if queued, within one step if running. 409 if already finished. */
+  async cancel(id: string): Promise<TaskRecord | undefined> {
+    const before = await this.queue.get(id);
+    if (!before) return undefined;
+    if (before.state === 'completed' || before.state === 'failed' || before.state === 'canceled') {
+      throw new ApiError(409, 'task_finished', `Task ${id} has already finished (status "${before.state}") and cannot be canceled.`, 'task_id');
+    }
+    return this.queue.cancel(id);
+  }
+
+  /**
+   * Resolves with the task once it is final (completed, failed, canceled), or with its
+   * current state when timeoutMs passes or the signal aborts. Undefined for an unknown id.
+   */
+  async waitUntilFinal(id: string, timeoutMs: number, signal?: AbortSignal): Promise<TaskRecord | undefined> {
+    const isFinal = (t: TaskRecord) => FINAL_STATES.includes(t.state);
+    let task = await this.queue.get(id);
+    if (!task || isFinal(task) || timeoutMs <= 0 || signal?.aborted) return task;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        unsubscribe();
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      const unsubscribe = this.queue.subscribe((e) => {
+        if (e.taskId === id && (e.type === 'completed' || e.type === 'failed' || e.type === 'canceled')) done();
+      });
+      signal?.addEventListener('abort', done);
+    });
+    task = await this.queue.get(id);
+    return task;
+  }
+
+  close(): void {
+    this.unsubscribe();
+  }
+}

@@ -1,0 +1,146 @@
+import { CanceledError, EngineError, LostClaimError } from '../errors.js';
+import { decodeToRaw } from '../images/decode.js';
+import { contentTypeOf, encodeImage, extensionOf } from '../images/encode.js';
+import { newOutputName } from '../ids.js';
+import type { Claim, Engine, Job, Queue, RawImage, Storage, TaskError, TaskOutput, TaskRecord } from '../interfaces.js';
+import type { Logger } from '../log.js';
+
+export interface RunDeps {
+  queue: Queue;
+  engine: Engine;
+  storage: Storage;
+  log: Logger;
+  leaseMs: number;
+  taskTimeoutMs: number;
+  maxInputPixels: number;
+}
+
+/** Why a run was aborted; decides whether the task is canceled, failed or handed back. */
+export type AbortReason = 'cancel' | 'timeout' | 'shutdown' | 'lost_claim';
+
+async function loadInput(storage: Storage, key: string | null, task: TaskRecord, maxPixels: number): Promise<RawImage | undefined> {
+  if (!key) return undefined;
+  const obj = await storage.get(key);
+  if (!obj) throw new EngineError('input_missing', 'The uploaded image is no longer stored. Submit the edit again.', false);
+  return decodeToRaw(obj.data, { width: task.params.width, height: task.params.height, maxPixels });
+}
+
+export async function jobOf(task: TaskRecord, storage: Storage, maxPixels: number): Promise<Job> {
+  const p = task.params;
+  return {
+    taskId: task.id,
+    kind: task.kind,
+    prompt: p.prompt,
+    negativePrompt: p.negative_prompt,
+    width: p.width,
+    height: p.height,
+    seeds: Array.from({ length: p.n }, (_, i) => (p.seed + i) >>> 0),
+    steps: p.num_inference_steps,
+    guidanceScale: p.guidance_scale,
+    strength: p.strength,
+    image: await loadInput(storage, task.inputKey, task, maxPixels),
+    mask: await loadInput(storage, task.maskKey, task, maxPixels),
+  };
+}
+
+/** Encodes and stores every image, labelling synthetic ones in their metadata. */
+async function storeOutputs(task: TaskRecord, job: Job, images: RawImage[], deps: RunDeps): Promise<TaskOutput[]> {
+  const { engine, storage } = deps;
+  const format = task.params.output_format;
+  const state = engine.state();
+  return Promise.all(images.map(async (raw, i) => {
+    const metadata: Record<string, string> = {
+      Software: engine.synthetic ? 'Z-Image Server synthetic test-pattern engine (NOT a model output)' : `Z-Image Server (${engine.name})`,
+      Engine: engine.name,
+      Synthetic: String(engine.synthetic),
+      Model: state.model ?? engine.name,
+      Seed: String(job.seeds[i]),
+      Prompt: task.params.prompt.slice(0, 1000),
+    };
+    const data = await encodeImage(raw, format, { quality: task.params.output_compression, metadata });
+    const file = `outputs/${newOutputName(task.kind, extensionOf(format))}`;
+    await storage.put(file, data, contentTypeOf(format));
+    return { file, seed: job.seeds[i], width: raw.width, height: raw.height, format, bytes: data.length };
+  }));
+}
+
+const failure = (code: string, message: string, retryable: boolean): TaskError => ({ code, message, retryable });
+
+/**
+ * Runs one claimed task to a final write: completed, failed, canceled or handed back.
+ * Never throws: every outcome is recorded through the queue with the claim's token.
+ */
+export async function runTask(claim: Claim, deps: RunDeps, outerSignal: AbortSignal): Promise<void> {
+  const { queue, engine, log } = deps;
+  const task = claim.task;
+  const abort = new AbortController();
+  let reason: AbortReason | undefined;
+  const stop = (why: AbortReason) => {
+    if (!reason) reason = why;
+    abort.abort();
+  };
+  if (task.cancelRequested) stop('cancel');
+  const unsubscribe = queue.subscribe((e) => {
+    if (e.taskId === task.id && e.type === 'cancel_requested') stop('cancel');
+  });
+  const onShutdown = () => stop('shutdown');
+  outerSignal.addEventListener('abort', onShutdown);
+  if (outerSignal.aborted) stop('shutdown');
+  const timeout = setTimeout(() => stop('timeout'), deps.taskTimeoutMs);
+  const heartbeat = setInterval(() => {
+    queue.heartbeat(claim).catch((err) => err instanceof LostClaimError && stop('lost_claim'));
+  }, Math.max(500, deps.leaseMs / 3));
+  const started = Date.now();
+  try {
+    const job = await jobOf(task, deps.storage, deps.maxInputPixels);
+    const images = await engine.run(job, {
+      signal: abort.signal,
+      onProgress: (step, total) => {
+        queue.progress(claim, { step, total }).catch((err) => err instanceof LostClaimError && stop('lost_claim'));
+      },
+    });
+    if (reason) throw new CanceledError();
+    const outputs = await storeOutputs(task, job, images, deps);
+    await queue.complete(claim, { outputs, engine: engine.name, synthetic: engine.synthetic, model: engine.state().model });
+    log.info({ task: task.id, ms: Date.now() - started, n: outputs.length }, 'task completed');
+  } catch (err) {
+    await recordFailure(claim, err, reason, deps, Date.now() - started);
+  } finally {
+    clearTimeout(timeout);
+    clearInterval(heartbeat);
+    unsubscribe();
+    outerSignal.removeEventListener('abort', onShutdown);
+  }
+}
+
+async function recordFailure(claim: Claim, err: unknown, reason: AbortReason | undefined, deps: RunDeps, ms: number) {
+  const { queue, log } = deps;
+  const id = claim.task.id;
+  try {
+    if (err instanceof LostClaimError || reason === 'lost_claim') {
+      log.warn({ task: id }, 'claim lost (task reclaimed elsewhere); dropping this run');
+    } else if (reason === 'cancel') {
+      await queue.finishCanceled(claim);
+      log.info({ task: id, ms }, 'task canceled');
+    } else if (reason === 'shutdown') {
+      await queue.release(claim);
+      log.info({ task: id }, 'task handed back to the queue for shutdown');
+    } else if (reason === 'timeout') {
+      await queue.fail(claim, failure('timeout',
+        `The engine ran longer than ZIMAGE_TASK_TIMEOUT_SECONDS (${Math.round(deps.taskTimeoutMs / 1000)} s) and was stopped. ` +
+        'Try fewer steps, a smaller size or fewer images.', true), { retry: false });
+      log.warn({ task: id, ms }, 'task timed out');
+    } else if (err instanceof EngineError) {
+      const state = await queue.fail(claim, failure(err.code, err.message, err.retryable), { retry: err.retryable });
+      log.warn({ task: id, code: err.code, state }, `engine error: ${err.message}`);
+    } else {
+      const state = await queue.fail(claim, failure('internal_error',
+        `The server hit an unexpected error while running the task (${(err as Error)?.message ?? err}). It has been logged; retrying may help.`, true),
+      { retry: true });
+      log.error({ task: id, err, state }, 'task run failed unexpectedly');
+    }
+  } catch (writeErr) {
+    if (writeErr instanceof LostClaimError) log.warn({ task: id }, 'claim lost while recording the outcome');
+    else log.error({ task: id, err: writeErr }, 'could not record the task outcome');
+  }
+}

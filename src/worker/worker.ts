@@ -1,0 +1,70 @@
+import { newWorkerId } from '../ids.js';
+import type { Claim } from '../interfaces.js';
+import { runTask, type RunDeps } from './runTask.js';
+
+/** The loop's explicit states, for logs and tests. */
+export type WorkerState = 'idle' | 'claiming' | 'running' | 'stopping' | 'stopped';
+
+/**
+ * Claims tasks one at a time and runs them on its engine (one engine run at a time per
+ * engine instance). The loop never dies on an error: it logs, waits a moment and goes on.
+ * stop() lets the running task finish for a grace period, then aborts it and hands it back.
+ */
+export class Worker {
+  readonly id = newWorkerId();
+  private current: WorkerState = 'idle';
+  private readonly shutdown = new AbortController();
+  private readonly wake = new AbortController();
+  private loop: Promise<void> | undefined;
+  private running: Claim | undefined;
+  private stopRequested = false;
+
+  constructor(private readonly deps: RunDeps) {}
+
+  state(): WorkerState {
+    return this.current;
+  }
+
+  start(): void {
+    this.loop ??= this.run();
+  }
+
+  private async run(): Promise<void> {
+    const { queue, log } = this.deps;
+    while (!this.stopRequested) {
+      try {
+        this.current = 'claiming';
+        const claim = await queue.claim(this.id);
+        if (!claim) {
+          this.current = 'idle';
+          await queue.waitForWork(this.wake.signal);
+          continue;
+        }
+        this.current = 'running';
+        this.running = claim;
+        await runTask(claim, this.deps, this.shutdown.signal);
+      } catch (err) {
+        log.error({ err, worker: this.id }, 'worker loop error; continuing');
+        await new Promise((r) => setTimeout(r, 500));
+      } finally {
+        this.running = undefined;
+      }
+    }
+    this.current = 'stopping';
+  }
+
+  /** Finishes the running task if it ends within graceMs, else aborts it and hands it back to the queue. */
+  async stop(graceMs: number): Promise<void> {
+    if (this.current === 'stopped') return;
+    this.stopRequested = true;
+    this.current = 'stopping';
+    this.wake.abort();
+    if (this.loop) {
+      const timer = setTimeout(() => this.shutdown.abort(), graceMs);
+      if (this.running) this.deps.log.info({ task: this.running.task.id, graceMs }, 'waiting for the running task before shutdown');
+      await this.loop;
+      clearTimeout(timer);
+    }
+    this.current = 'stopped';
+  }
+}
