@@ -18,9 +18,12 @@ export function accepted(task: TaskRecord) {
   };
 }
 
-/** An edit without an explicit size keeps the input's aspect ratio at about one megapixel, in multiples of 16. */
+/**
+ * An edit without an explicit size keeps the input's aspect ratio at about one megapixel
+ * (where the model works best; small inputs are scaled up), in multiples of 16.
+ */
 export function sizeForInput(width: number, height: number): string {
-  const scale = Math.min(1, Math.sqrt((1024 * 1024) / (width * height)));
+  const scale = Math.sqrt((1024 * 1024) / (width * height));
   const fit = (v: number) => Math.min(SIZE_MAX, Math.max(SIZE_MIN, Math.round((v * scale) / 16) * 16));
   return `${fit(width)}x${fit(height)}`;
 }
@@ -57,7 +60,8 @@ export function checkWebhookUrl(raw: unknown): string {
 
 export async function asyncTaskRoutes(app: FastifyInstance, deps: AppDeps) {
   // LLM agents send Python literals, single quotes and trailing commas: accept them here.
-  app.removeContentTypeParser('application/json');
+  // text/plain is refused with 415 rather than half-parsed: the skill document says JSON.
+  app.removeContentTypeParser(['application/json', 'text/plain']);
   const parseJson = (_req: unknown, body: string | Buffer, done: (err: Error | null, body?: unknown) => void) => {
     const text = body.toString();
     if (!text.trim()) return done(invalid('invalid_json', 'The request body is empty. Send a JSON object, e.g. {"prompt": "a cat"}.'), undefined);

@@ -1,0 +1,198 @@
+"""A stand-in for zimage_backend.py that needs only the Python standard library.
+
+Selected with ZIMAGE_PIPELINE_MODULE=python/testing/fake_pipeline.py. It goes through
+the same worker and runner code as the real model: the diffusers call signature,
+callback_on_step_end every step, the `_interrupt` flag, `_num_timesteps`, per-image
+generators and num_images_per_prompt. Pixels are a deterministic function of the seed
+and the parameters, so "same seed, same image" can be tested.
+
+Magic words in the prompt drive failure tests (each fires on the second step):
+  __crash__  the process exits at once (os._exit), as a segfault or a kill would
+  __hang__   the step never finishes
+  __oom__    raises an OutOfMemoryError("CUDA out of memory ...") like torch's
+  __fatal__  raises RuntimeError("CUDA error: an illegal memory access ...")
+  __print__  prints to stdout and writes to fd 1 (must land on stderr, not the protocol)
+Environment knobs: FAKE_STEP_SECONDS (default 0.01), FAKE_LEGACY_STEPS=1 (emulate diffusers
+before PR #13730: a redundant terminal timestep 0), FAKE_NO_BATCH=1 (assert
+num_images_per_prompt == 1 like diffusers 0.36), FAKE_NO_INPAINT=1, FAKE_LOAD_SECONDS,
+FAKE_LOAD_FAIL=message, FAKE_PROBE_MISSING=torch,diffusers,cuda (probe reports them missing).
+"""
+import os
+import random
+import sys
+import time
+
+
+class OutOfMemoryError(RuntimeError):
+    """Named like torch.cuda.OutOfMemoryError: the worker must recognise it by name and message."""
+
+
+class FakeGenerator:
+    def __init__(self, seed):
+        self.seed = seed
+
+
+class FakeImage:
+    def __init__(self, width, height, channels, data):
+        self.width, self.height, self.channels, self.data = width, height, channels, data
+
+    def rgb(self):
+        if self.channels == 3:
+            return self.data
+        if self.channels == 1:
+            return bytes(b for b in self.data for _ in range(3))
+        return bytes(b for i, b in enumerate(self.data) if i % 4 != 3)
+
+
+class Output:
+    def __init__(self, images):
+        self.images = images
+
+
+def _timesteps(n, strength):
+    legacy = os.environ.get("FAKE_LEGACY_STEPS") == "1"
+    if legacy:  # old diffusers: linspace down to sigma 0, whose step does nothing
+        ts = [1000.0 * (1 - i / (n - 1)) if n > 1 else 1000.0 for i in range(n)]
+    else:
+        ts = [1000.0 * (1 - i / n) for i in range(n)]
+    if strength is not None:
+        init = min(n * strength, n)
+        ts = ts[int(max(n - init, 0)):]
+    return ts
+
+
+class FakeZImagePipeline:
+    def __init__(self, mode):
+        self.mode = mode
+        self._interrupt = False
+        self._num_timesteps = 0
+
+    @property
+    def interrupt(self):
+        return self._interrupt
+
+    def __call__(self, prompt=None, image=None, mask_image=None, strength=None, height=None, width=None,
+                 num_inference_steps=50, sigmas=None, guidance_scale=5.0, cfg_normalization=False,
+                 negative_prompt=None, num_images_per_prompt=1, generator=None, output_type="pil",
+                 callback_on_step_end=None, callback_on_step_end_tensor_inputs=("latents",), max_sequence_length=512):
+        height, width = height or 1024, width or 1024
+        if height % 16 or width % 16:
+            raise ValueError("Height must be divisible by 16 (got %d)" % height)
+        if os.environ.get("FAKE_NO_BATCH") == "1":
+            assert num_images_per_prompt == 1
+        self._interrupt = False
+        if self.mode != "generate" and strength is None:
+            strength = 0.6
+        ts = _timesteps(num_inference_steps, strength if self.mode != "generate" else None)
+        if not ts:
+            raise ValueError("After adjusting the num_inference_steps by strength parameter: %s, the number of "
+                             "pipeline steps is 0" % strength)
+        self._num_timesteps = len(ts)
+        step_seconds = float(os.environ.get("FAKE_STEP_SECONDS", "0.01"))
+        effective = 0
+        for i, t in enumerate(ts):
+            if self.interrupt:
+                continue
+            if i == 0 and "__print__" in prompt:
+                print("fake pipeline: a library print to stdout")
+                os.write(1, b"fake pipeline: a raw write to fd 1\n")
+            if i == 1:
+                self._maybe_fail(prompt)
+            time.sleep(step_seconds)
+            if t > 0:
+                effective += 1
+            if callback_on_step_end is not None:
+                callback_on_step_end(self, i, t, {"latents": None})
+        gens = generator if isinstance(generator, list) else [generator] * num_images_per_prompt
+        key = "|".join(str(x) for x in (prompt, negative_prompt, guidance_scale, cfg_normalization, width, height,
+                                        effective, strength))
+        return Output([self._pixels(g.seed, key, width, height, image, mask_image) for g in gens])
+
+    def _maybe_fail(self, prompt):
+        if "__crash__" in prompt:
+            os._exit(9)
+        if "__hang__" in prompt:
+            while True:
+                time.sleep(3600)
+        if "__oom__" in prompt:
+            raise OutOfMemoryError("CUDA out of memory. Tried to allocate 24.00 GiB. GPU 0 has a total capacity "
+                                   "of 79.19 GiB of which 1.20 GiB is free.")
+        if "__fatal__" in prompt:
+            raise RuntimeError("CUDA error: an illegal memory access was encountered")
+
+    def _pixels(self, seed, key, width, height, image, mask):
+        size = width * height * 3
+        noise = random.Random("%d|%s" % (seed, key)).randbytes(size)
+        if image is None:
+            return FakeImage(width, height, 3, noise)
+        base = (image.rgb() * (size // max(1, image.width * image.height * 3) + 1))[:size]
+        if mask is not None:
+            m = mask.rgb()
+            out = bytes(noise[i] if m[i % len(m)] > 127 else base[i] for i in range(size))
+        else:
+            out = bytes((base[i] + noise[i]) // 2 for i in range(size))
+        return FakeImage(width, height, 3, out)
+
+
+class Loaded:
+    def __init__(self, cfg):
+        self.info = {"model": cfg.model, "device": cfg.device, "pipeline": "fake", "offload": "none",
+                     "attention": cfg.attention, "compile": cfg.compile, "diffusers": "fake",
+                     "has_img2img": True, "has_inpaint": os.environ.get("FAKE_NO_INPAINT") != "1"}
+        self._pipes = {"generate": FakeZImagePipeline("generate"), "img2img": FakeZImagePipeline("img2img"),
+                       "inpaint": FakeZImagePipeline("inpaint") if self.info["has_inpaint"] else None,
+                       "edit_model": None}
+
+    def pipeline(self, kind):
+        return self._pipes.get(kind)
+
+
+def load(cfg, log):
+    delay = float(os.environ.get("FAKE_LOAD_SECONDS", "0"))
+    if delay:
+        time.sleep(delay)
+    if os.environ.get("FAKE_LOAD_FAIL"):
+        raise RuntimeError(os.environ["FAKE_LOAD_FAIL"])
+    log.info("fake pipeline loaded (model %s)", cfg.model)
+    return Loaded(cfg)
+
+
+def static_legacy_steps(loaded):
+    return os.environ.get("FAKE_LEGACY_STEPS") == "1"
+
+
+def prepare(loaded, pipe, width, height):
+    pass
+
+
+def make_generator(loaded, seed):
+    return FakeGenerator(seed)
+
+
+def image_from_raw(width, height, channels, data):
+    return FakeImage(width, height, channels, bytes(data))
+
+
+def image_to_rgb(img):
+    return img.width, img.height, img.data
+
+
+def release(loaded):
+    pass
+
+
+def probe(device):
+    missing = [m for m in os.environ.get("FAKE_PROBE_MISSING", "").split(",") if m]
+    return {
+        "python": "%d.%d.%d" % sys.version_info[:3],
+        "torch": None if "torch" in missing else "fake",
+        "cuda_available": "cuda" not in missing,
+        "device": device,
+        "device_ok": "cuda" not in missing,
+        "device_name": "fake device",
+        "diffusers": None if "diffusers" in missing else "fake",
+        "has_zimage": "diffusers" not in missing,
+        "has_img2img": "diffusers" not in missing,
+        "has_inpaint": "diffusers" not in missing,
+        "pipeline_module": "fake",
+    }

@@ -1,0 +1,133 @@
+/**
+ * The skill document (../shared/seed-skill-z_image.md), followed word for word against
+ * a real server on loopback: health, generate, poll, download, b64_json, edit.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import sharp from 'sharp';
+import { readPngTextChunks } from '../../src/images/pngText.js';
+import { form, getJson, pollTask, postJson, request, solidPng } from '../helpers/http.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+
+describe('the agent skill contract', () => {
+  let server: TestServer;
+  before(async () => { server = await startTestServer(); });
+  after(() => server.close());
+
+  test('GET /health answers {"status": "ok"}', async () => {
+    const res = await getJson(`${server.url}/health`);
+    assert.equal(res.status, 200);
+    assert.equal(res.body.status, 'ok');
+    assert.equal(res.body.engine.name, 'synthetic');
+    assert.equal(res.body.engine.synthetic, true);
+    assert.deepEqual(res.body.queue, { backend: 'sqlite', queued: 0, running: 0 });
+  });
+
+  test('generate: queue, poll until completed, download the PNG from data[].url', async () => {
+    const submit = await postJson(`${server.url}/v1/images/async_generate`, {
+      prompt: 'A happy cat sitting on a rug, highly detailed, photorealistic',
+    });
+    assert.equal(submit.status, 200);
+    assert.match(submit.body.task_id, /^[a-f0-9]{32}$/);
+    assert.equal(submit.body.status, 'processing');
+    assert.equal(typeof submit.body.message, 'string');
+
+    const done = await pollTask(server.url, submit.body.task_id);
+    assert.equal(done.status, 'completed');
+    assert.equal(done.data.length, 1);
+    const url: string = done.data[0].url;
+    assert.match(url, new RegExp(`^${server.url}/outputs/gen_[a-f0-9]{32}\\.png$`));
+    assert.equal(typeof done.data[0].seed, 'number');
+
+    const image = await fetch(url);
+    assert.equal(image.status, 200);
+    assert.equal(image.headers.get('content-type'), 'image/png');
+    const bytes = Buffer.from(await image.arrayBuffer());
+    const meta = await sharp(bytes).metadata();
+    assert.deepEqual([meta.format, meta.width, meta.height], ['png', 1024, 1024]);
+    // Synthetic output is labelled in its metadata, never passed off as a model's.
+    assert.equal(readPngTextChunks(bytes).Synthetic, 'true');
+  });
+
+  test('while processing, the poll says "processing" with stage and progress fields', async () => {
+    const slow = await startTestServer({ syntheticStepMs: 30 });
+    try {
+      const a = await postJson(`${slow.url}/v1/images/async_generate`, { prompt: 'first', size: '256x256' });
+      const b = await postJson(`${slow.url}/v1/images/async_generate`, { prompt: 'second', size: '256x256' });
+      const polled = await getJson(`${slow.url}/v1/images/tasks/${b.body.task_id}`);
+      assert.equal(polled.status, 200);
+      assert.equal(polled.body.status, 'processing');
+      assert.ok(['queued', 'running'].includes(polled.body.stage));
+      for (const k of ['queue_position', 'progress', 'step', 'total_steps', 'eta_seconds']) assert.ok(k in polled.body, k);
+      if (polled.body.stage === 'queued') assert.equal(polled.body.queue_position, 0);
+      const first = await pollTask(slow.url, a.body.task_id);
+      assert.equal(first.status, 'completed');
+      assert.equal((await pollTask(slow.url, b.body.task_id)).status, 'completed');
+    } finally {
+      await slow.close();
+    }
+  });
+
+  test('"response_format": "b64_json" gives data[].b64_json, a base64 PNG, instead of a url', async () => {
+    const submit = await postJson(`${server.url}/v1/images/async_generate`, {
+      prompt: 'A happy cat', response_format: 'b64_json', size: '256x512', n: 2, seed: 7,
+    });
+    const done = await pollTask(server.url, submit.body.task_id);
+    assert.equal(done.status, 'completed');
+    assert.equal(done.data.length, 2, 'every one of the n images is returned');
+    assert.deepEqual(done.data.map((d: any) => d.seed), [7, 8]);
+    for (const item of done.data) {
+      assert.equal(item.url, undefined);
+      const meta = await sharp(Buffer.from(item.b64_json, 'base64')).metadata();
+      assert.deepEqual([meta.format, meta.width, meta.height], ['png', 256, 512]);
+    }
+    assert.notEqual(done.data[0].b64_json, done.data[1].b64_json);
+  });
+
+  test('edit: multipart image + prompt; the result derives from the upload', async () => {
+    const results: Buffer[] = [];
+    for (const rgb of [[220, 20, 20], [20, 20, 220]] as const) {
+      const png = await solidPng(320, 240, [...rgb]);
+      const res = await request(`${server.url}/v1/images/async_edit`, {
+        method: 'POST', body: form({ prompt: 'Make the cat sad', seed: '1' }, { image: { data: png } }),
+      });
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      assert.equal(res.body.status, 'processing');
+      const done = await pollTask(server.url, res.body.task_id);
+      assert.equal(done.status, 'completed');
+      assert.match(done.data[0].url, /\/outputs\/edit_[a-f0-9]{32}\.png$/);
+      const out = Buffer.from(await (await fetch(done.data[0].url)).arrayBuffer());
+      const meta = await sharp(out).metadata();
+      // No size given: the input's 4:3 aspect is kept at about a megapixel, in multiples of 16.
+      assert.deepEqual([meta.width, meta.height], [1184, 880]);
+      results.push(out);
+    }
+    // Same prompt and seed, different uploads: the colours follow the input (the synthetic
+    // edit hue-rotates the upload by the same angle for both, keeping them far apart).
+    const [red, blue] = await Promise.all(results.map((b) => sharp(b).stats()));
+    const distance = [0, 1, 2].reduce((sum, c) => sum + Math.abs(red.channels[c].mean - blue.channels[c].mean), 0);
+    assert.ok(distance > 100, `outputs of red and blue inputs differ in colour (distance ${distance.toFixed(1)})`);
+  });
+
+  test('unknown task id: HTTP 404 with "status": "failed" so a naive poller stops', async () => {
+    for (const id of ['8b9cad0e1f20', 'a'.repeat(32), '..%2F..%2Fetc%2Fpasswd']) {
+      const res = await getJson(`${server.url}/v1/images/tasks/${id}`);
+      assert.equal(res.status, 404);
+      assert.equal(res.body.status, 'failed');
+      assert.equal(res.body.error.code, 'task_not_found');
+      assert.equal(res.body.error.type, 'not_found_error');
+    }
+  });
+
+  test('outputs: only files this server made; traversal in any encoding is a 404', async () => {
+    const probes = [
+      '/outputs/../data/zimage.db', '/outputs/..%2Fzimage.db', '/outputs/%2e%2e%2fzimage.db', '/outputs/..%252Fzimage.db',
+      '/outputs/zimage.db', '/outputs/gen_123.png', `/outputs/gen_${'0'.repeat(32)}.png`, '/outputs/%00', '/outputs/',
+    ];
+    for (const p of probes) {
+      const res = await request(`${server.url}${p}`);
+      assert.equal(res.status, 404, p);
+      assert.equal(typeof res.body.error.code, 'string', p);
+    }
+  });
+});
