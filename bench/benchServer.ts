@@ -11,7 +11,8 @@ import { benchConfig } from './helpers.js';
 import { announceReady, cpuMs, serveCalls } from './ipc.js';
 
 const overrides = JSON.parse(process.argv[2] ?? '{}') as Partial<Config>;
-const server = await startServer(benchConfig(overrides), { log: pino({ level: 'silent' }) });
+const config = benchConfig(overrides);
+const server = await startServer(config, { log: pino({ level: 'silent' }) });
 
 let completed = 0;
 let failed = 0;
@@ -47,4 +48,4 @@ serveCalls({
   }),
   close: () => server.close(),
 });
-announceReady({ url: server.url, dataDir: server.storage && overrides.dataDir, pid: process.pid });
+announceReady({ url: server.url, dataDir: config.dataDir, pid: process.pid });

@@ -28,10 +28,22 @@ def version_of(dist):
         return None
 
 
+def diffusers_version():
+    """From the installed distribution, else (a source checkout on PYTHONPATH) from the package."""
+    found = version_of("diffusers")
+    if found or not find("diffusers"):
+        return found
+    try:
+        import diffusers  # lazy package: cheap, the pipelines are not imported
+        return getattr(diffusers, "__version__", "unknown")
+    except Exception:  # noqa: BLE001
+        return None
+
+
 def probe_real(device):
     result = {"python": "%d.%d.%d" % sys.version_info[:3], "executable": sys.executable, "device": device,
               "torch": None, "cuda_available": False, "device_ok": False, "device_name": None,
-              "free_vram_gb": None, "total_vram_gb": None, "diffusers": version_of("diffusers"),
+              "free_vram_gb": None, "total_vram_gb": None, "diffusers": diffusers_version(),
               "transformers": version_of("transformers"), "accelerate": version_of("accelerate"),
               "has_zimage": False, "has_img2img": False, "has_inpaint": False, "errors": []}
     try:

@@ -25,7 +25,7 @@ def _from_pretrained(cls, model, dtype, log):
     except (OSError, ValueError) as exc:
         if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
             raise RuntimeError("%s is not in the Hugging Face cache and HF_HUB_OFFLINE is set; fetch it once with "
-                               "`huggingface-cli download %s` (or point ZIMAGE_MODEL at a local copy)" % (model, model)) from exc
+                               "`hf download %s` (or point ZIMAGE_MODEL at a local copy)" % (model, model)) from exc
         log.info("%s is not fully cached (%s); downloading it (about 33 GB for Z-Image)", model, str(exc).splitlines()[0])
     return cls.from_pretrained(model, torch_dtype=dtype)
 

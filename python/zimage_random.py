@@ -93,5 +93,4 @@ def build_pipeline(diffusers, device, dtype, log):
         transformer.cap_pad_token.copy_(torch.ones_like(transformer.cap_pad_token))
     return diffusers.ZImagePipeline(
         scheduler=diffusers.FlowMatchEulerDiscreteScheduler(**SCHEDULER),
-        vae=vae.to(dtype), text_encoder=text_encoder.to(dtype), tokenizer=StandInTokenizer(q_cfg["vocab_size"]),
-        transformer=transformer.to(dtype))
+        vae=vae, text_encoder=text_encoder, tokenizer=StandInTokenizer(q_cfg["vocab_size"]), transformer=transformer)

@@ -126,6 +126,8 @@ class Runner:
 
     def _generate(self, job, image, mask, cancel, job_id=None, seen_timesteps=None):
         pipe, extra = self._select(job, image, mask)
+        # The schedule quirk is the Z-Image pipelines'; a separate edit model keeps its own step count.
+        legacy = bool(self.legacy_steps) and pipe is not self.loaded.pipeline("edit_model")
         seeds = list(job["seeds"])
         steps = int(job["steps"])
         guidance = float(job.get("guidance_scale", 0.0))
@@ -133,7 +135,7 @@ class Runner:
             "prompt": job["prompt"],
             "height": int(job["height"]),
             "width": int(job["width"]),
-            "num_inference_steps": steps + (1 if self.legacy_steps else 0),
+            "num_inference_steps": steps + (1 if legacy else 0),
             "guidance_scale": guidance,
             "output_type": "pil",
         }
@@ -154,7 +156,7 @@ class Runner:
                 seen_timesteps.append(value)
             timesteps = getattr(p, "_num_timesteps", None)
             if timesteps:
-                progress["per"] = max(1, timesteps - (1 if self.legacy_steps else 0))
+                progress["per"] = max(1, timesteps - (1 if legacy else 0))
             per = progress["per"]
             step = progress["run"] * per + min(i + 1, per)
             if job_id is not None and step > progress["sent"]:

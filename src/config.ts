@@ -69,9 +69,101 @@ export const OPTIONS = {
     env: 'ZIMAGE_RETENTION_HOURS', flag: '--retention-hours', kind: 'number', default: '168', min: 0.001, max: 1e6,
     doc: 'Finished tasks and their images are deleted after this many hours; polling one then answers `expired`.',
   },
+  shutdownGraceSeconds: {
+    env: 'ZIMAGE_SHUTDOWN_GRACE_SECONDS', flag: '--shutdown-grace-seconds', kind: 'number', default: '10', min: 0, max: 3600,
+    doc: 'On SIGTERM/SIGINT the running task may finish for this long; then it is stopped and handed back to the queue (no attempt spent).',
+  },
   logLevel: {
     env: 'ZIMAGE_LOG_LEVEL', flag: '--log-level', kind: 'enum', default: 'info',
     values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], doc: 'Log level (JSON lines on stdout).',
+  },
+  model: {
+    env: 'ZIMAGE_MODEL', flag: '--model', kind: 'string', default: 'Tongyi-MAI/Z-Image-Turbo',
+    doc: 'Diffusers engine: Hugging Face model id or local directory. Cached files are used first, so it works offline once downloaded.',
+  },
+  editModel: {
+    env: 'ZIMAGE_EDIT_MODEL', flag: '--edit-model', kind: 'string', default: '',
+    doc: 'Diffusers engine: separate model for edits (loaded with its own pipeline). Empty: edits reuse ZIMAGE_MODEL\'s weights.',
+  },
+  modelVariant: {
+    env: 'ZIMAGE_MODEL_VARIANT', flag: '--model-variant', kind: 'enum', default: 'auto', values: ['auto', 'turbo', 'base'],
+    doc: 'Per-model defaults: `turbo` (8 steps, guidance 0) or `base` (50 steps, guidance 4). `auto`: turbo when the model name says so.',
+  },
+  device: {
+    env: 'ZIMAGE_DEVICE', flag: '--device', kind: 'string', default: 'cuda',
+    doc: 'Diffusers engine device: cuda, cuda:N, mps or cpu.',
+  },
+  python: {
+    env: 'ZIMAGE_PYTHON', flag: '--python', kind: 'string', default: '',
+    doc: 'Python interpreter for the diffusers worker. Empty: .venv/bin/python in the package (made by `npm run setup:gpu`) if present, else python3.',
+  },
+  offload: {
+    env: 'ZIMAGE_OFFLOAD', flag: '--offload', kind: 'enum', default: 'auto', values: ['auto', 'none', 'model', 'sequential'],
+    doc: 'CPU offload: `none` (all on the GPU, ~24 GB), `model` (one component at a time, ~16 GB), `sequential` (layer by layer, slowest). `auto` picks by free VRAM.',
+  },
+  compile: {
+    env: 'ZIMAGE_COMPILE', flag: '--compile', kind: 'bool', default: 'false',
+    doc: 'torch.compile the transformer (slower start, faster steps; each new size compiles once).',
+  },
+  attention: {
+    env: 'ZIMAGE_ATTENTION', flag: '--attention', kind: 'enum', default: 'sdpa', values: ['sdpa', 'flash', '_flash_3'],
+    doc: 'Attention backend: PyTorch SDPA, flash-attn 2 (`flash`) or flash-attn 3 (`_flash_3`; Hopper). flash needs the flash-attn package.',
+  },
+  vaeTiling: {
+    env: 'ZIMAGE_VAE_TILING', flag: '--vae-tiling', kind: 'enum', default: 'auto', values: ['auto', 'on', 'off'],
+    doc: 'Decode the VAE in tiles to save memory. `auto`: on above 1.5 MP (1536×1024) or with sequential offload.',
+  },
+  cfgNormalization: {
+    env: 'ZIMAGE_CFG_NORMALIZATION', flag: '--cfg-normalization', kind: 'bool', default: 'false',
+    doc: 'Base model: pass cfg_normalization=True to the pipeline (caps the norm of guided predictions). Ignored without guidance.',
+  },
+  warmup: {
+    env: 'ZIMAGE_WARMUP', flag: '--warmup', kind: 'bool', default: 'true',
+    doc: 'Run a tiny generation after loading (initialises kernels, detects the diffusers step semantics) before reporting ready.',
+  },
+  randomWeights: {
+    env: 'ZIMAGE_RANDOM_WEIGHTS', flag: '--random-weights', kind: 'bool', default: 'false',
+    doc: 'Benchmarks only: build the real architecture with random weights instead of loading a model (images are noise).',
+  },
+  engineStartTimeoutSeconds: {
+    env: 'ZIMAGE_ENGINE_START_TIMEOUT_SECONDS', flag: '--engine-start-timeout-seconds', kind: 'int', default: '1800', min: 1, max: 86400,
+    doc: 'Longest model load (including a first download and warm-up) before the worker is killed and the engine reports `error`.',
+  },
+  engineStallSeconds: {
+    env: 'ZIMAGE_ENGINE_STALL_SECONDS', flag: '--engine-stall-seconds', kind: 'int', default: '300', min: 0, max: 86400,
+    doc: 'A running job with no step finished for this long means a hung worker: it is killed, restarted and the task retried. 0 disables.',
+  },
+  engineCancelGraceSeconds: {
+    env: 'ZIMAGE_ENGINE_CANCEL_GRACE_SECONDS', flag: '--engine-cancel-grace-seconds', kind: 'number', default: '30', min: 0.05, max: 3600,
+    doc: 'After a cancel or task timeout, how long the worker may take to stop before it is killed and restarted.',
+  },
+  engineRestartBackoffSeconds: {
+    env: 'ZIMAGE_ENGINE_RESTART_BACKOFF_SECONDS', flag: '--engine-restart-backoff-seconds', kind: 'number', default: '1', min: 0, max: 3600,
+    doc: 'First delay before restarting a crashed worker; doubles on each further crash (up to 60 s) until a job succeeds.',
+  },
+  apiKeys: {
+    env: 'ZIMAGE_API_KEYS', flag: '--api-keys', kind: 'string', default: '',
+    doc: 'API keys that /v1/* requires (`Authorization: Bearer KEY` or `X-API-Key: KEY`), as `name:key,name2:key2` or bare keys (named key-1, key-2, ...). Each caller sees only its own tasks. Empty: no auth.',
+  },
+  syncTimeoutSeconds: {
+    env: 'ZIMAGE_SYNC_TIMEOUT_SECONDS', flag: '--sync-timeout-seconds', kind: 'number', default: '300', min: 0.001, max: 86400,
+    doc: 'How long the OpenAI-compatible /v1/images/generations and /v1/images/edits wait for their task. Past it they answer 504 `timeout` with the task id; the task keeps running and can be polled.',
+  },
+  webhookSecret: {
+    env: 'ZIMAGE_WEBHOOK_SECRET', flag: '--webhook-secret', kind: 'string', default: '',
+    doc: 'Key that signs webhook deliveries (Standard Webhooks `webhook-signature`): `whsec_<base64>` (the decoded bytes are the key) or any other string (its bytes). Empty: a random one is generated once and kept in `<data dir>/webhook-secret` (mode 0600).',
+  },
+  webhookAllowPrivate: {
+    env: 'ZIMAGE_WEBHOOK_ALLOW_PRIVATE', flag: '--webhook-allow-private', kind: 'bool', default: 'false',
+    doc: 'Allow `webhook_url` targets on loopback, private, link-local, unique-local and CGNAT addresses. Off: they are refused (a literal IP at submit with 400, a host name resolving there at delivery), so clients cannot make the server call into its own network.',
+  },
+  webhookMaxAttempts: {
+    env: 'ZIMAGE_WEBHOOK_MAX_ATTEMPTS', flag: '--webhook-max-attempts', kind: 'int', default: '8', min: 1, max: 50,
+    doc: 'Webhook delivery attempts before the delivery is marked failed. Retries follow network errors, timeouts and non-2xx answers, about 5 s, 25 s, 2 min, 10 min, 52 min, then hourly apart (±20 %).',
+  },
+  webhookTimeoutSeconds: {
+    env: 'ZIMAGE_WEBHOOK_TIMEOUT_SECONDS', flag: '--webhook-timeout-seconds', kind: 'number', default: '10', min: 0.1, max: 300,
+    doc: 'A webhook receiver that has not answered within this many seconds (DNS, connect and response) counts as a failed attempt.',
   },
 } satisfies Record<string, OptionSpec>;
 

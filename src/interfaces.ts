@@ -127,7 +127,8 @@ export interface QueueStats {
 }
 
 export interface ListOptions {
-  state?: TaskState;
+  /** One state, or any of several (the public "processing" is queued + running). */
+  state?: TaskState | readonly TaskState[];
   owner?: string;
   limit: number;
   /** Opaque cursor from a previous page. */

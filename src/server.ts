@@ -8,6 +8,7 @@ import { openQueue } from './queue/index.js';
 import { LocalStorage } from './storage/local.js';
 import { startMaintenance } from './tasks/maintenance.js';
 import { TaskService } from './tasks/service.js';
+import { createWebhooks, type WebhookDispatcher, type WebhookOverrides } from './webhooks/index.js';
 import { Worker } from './worker/worker.js';
 
 export interface ServerHandle {
@@ -18,6 +19,8 @@ export interface ServerHandle {
   storage: Storage;
   engine: Engine | null;
   worker: Worker | null;
+  /** Webhook deliveries (null without the embedded SQLite queue). */
+  webhooks: WebhookDispatcher | null;
   log: Logger;
   /** Graceful stop: stop accepting, finish or hand back the running task, close the database. */
   close(): Promise<void>;
@@ -26,22 +29,27 @@ export interface ServerHandle {
 export interface ServerOverrides {
   log?: Logger;
   engine?: Engine;
-  /** Seconds the running task may take to finish on close before it is handed back. */
+  /** Overrides ZIMAGE_SHUTDOWN_GRACE_SECONDS (milliseconds). */
   shutdownGraceMs?: number;
+  /** Test seams for webhook delivery (clock, retry delays, DNS). */
+  webhooks?: WebhookOverrides;
 }
 
 /** Composes one process: HTTP + queue + storage (+ engine worker unless --no-worker). */
 export async function startServer(config: Config, overrides: ServerOverrides = {}): Promise<ServerHandle> {
   const log = overrides.log ?? createLogger(config.logLevel);
-  const { queue, release } = await openQueue(config);
+  const { queue, release, db } = await openQueue(config);
   const cleanups: Array<() => Promise<void> | void> = [release, () => queue.close()];
   try {
     const storage = await LocalStorage.open(config.dataDir);
     const engine = config.worker ? (overrides.engine ?? (await createEngine(config, log))) : null;
+    const webhooks = db ? createWebhooks({ db, queue, storage, config, log }, overrides.webhooks) : null;
+    if (webhooks) cleanups.unshift(() => webhooks.stop());
     const tasks = new TaskService(queue, storage, {
       maxQueue: config.maxQueue,
       maxAttempts: config.maxAttempts,
       defaultSteps: (kind) => engine?.defaultSteps(kind) ?? 8,
+      webhooks: webhooks ?? undefined,
     });
     cleanups.unshift(() => tasks.close());
     let worker: Worker | null = null;
@@ -70,17 +78,18 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
     const port = typeof address === 'object' && address ? address.port : config.port;
     const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
     const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    webhooks?.start(url);
     log.info({ url, engine: engine?.name ?? null, synthetic: engine?.synthetic ?? null, dataDir: config.dataDir }, 'zimage server listening');
 
     let closing: Promise<void> | undefined;
     const close = () => (closing ??= (async () => {
       log.info('shutting down: no new requests, draining the worker');
       await app.close();
-      await worker?.stop(overrides.shutdownGraceMs ?? 10_000);
+      await worker?.stop(overrides.shutdownGraceMs ?? config.shutdownGraceSeconds * 1000);
       for (const fn of cleanups) await fn();
       log.info('shutdown complete');
     })());
-    return { url, app, queue, storage, engine, worker, log, close };
+    return { url, app, queue, storage, engine, worker, webhooks, log, close };
   } catch (err) {
     for (const fn of cleanups) await Promise.resolve().then(fn).catch(() => undefined);
     throw err;

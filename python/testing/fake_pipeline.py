@@ -12,6 +12,7 @@ Magic words in the prompt drive failure tests (each fires on the second step):
   __oom__    raises an OutOfMemoryError("CUDA out of memory ...") like torch's
   __fatal__  raises RuntimeError("CUDA error: an illegal memory access ...")
   __print__  prints to stdout and writes to fd 1 (must land on stderr, not the protocol)
+  __slow__   each step takes 0.1 s (something to cancel in end-to-end tests)
 Environment knobs: FAKE_STEP_SECONDS (default 0.01), FAKE_LEGACY_STEPS=1 (emulate diffusers
 before PR #13730: a redundant terminal timestep 0), FAKE_NO_BATCH=1 (assert
 num_images_per_prompt == 1 like diffusers 0.36), FAKE_NO_INPAINT=1, FAKE_LOAD_SECONDS,
@@ -88,7 +89,7 @@ class FakeZImagePipeline:
             raise ValueError("After adjusting the num_inference_steps by strength parameter: %s, the number of "
                              "pipeline steps is 0" % strength)
         self._num_timesteps = len(ts)
-        step_seconds = float(os.environ.get("FAKE_STEP_SECONDS", "0.01"))
+        step_seconds = 0.1 if "__slow__" in prompt else float(os.environ.get("FAKE_STEP_SECONDS", "0.01"))
         effective = 0
         for i, t in enumerate(ts):
             if self.interrupt:

@@ -3,10 +3,16 @@ import type {} from '@fastify/swagger'; // route schema fields: summary, tags
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { AppDeps } from './context.js';
 import { installErrorHandlers } from './errors.js';
+import { registerOpenApi } from './openapi.js';
 import { asyncTaskRoutes } from './routes/asyncTasks.js';
 import { healthRoutes } from './routes/health.js';
+import { metaRoutes } from './routes/meta.js';
+import { openaiRoutes } from './routes/openai.js';
 import { outputRoutes } from './routes/outputs.js';
 import { taskStatusRoutes } from './routes/taskStatus.js';
+import { taskControlRoutes } from './routes/taskControl.js';
+import { taskEventRoutes } from './routes/taskEvents.js';
+import { installAuth } from './auth.js';
 
 /**
  * Route plugins, one per feature. Each gets the same deps and registers its own routes;
@@ -16,7 +22,11 @@ const FEATURES: Array<(app: FastifyInstance, deps: AppDeps) => Promise<void>> = 
   healthRoutes,
   asyncTaskRoutes,
   taskStatusRoutes,
+  taskControlRoutes,
+  taskEventRoutes,
   outputRoutes,
+  metaRoutes,
+  openaiRoutes,
 ];
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -34,6 +44,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(multipart, {
     limits: { fileSize: maxUpload, files: 2, fields: 40, parts: 42, fieldSize: 64 * 1024, headerPairs: 200 },
   });
+  await registerOpenApi(app, deps.config); // before the routes: it records them as they are added
+  installAuth(app, deps.config);
   for (const feature of FEATURES) await app.register(feature, deps);
   return app;
 }

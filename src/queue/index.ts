@@ -1,4 +1,5 @@
 import path from 'node:path';
+import type Database from 'better-sqlite3';
 import type { Config } from '../config.js';
 import type { Queue } from '../interfaces.js';
 import { lockDataDir, openDatabase } from './sqlite/open.js';
@@ -8,6 +9,8 @@ export interface OpenedQueue {
   queue: Queue;
   /** Releases what opening took (the data-directory lock). */
   release(): void;
+  /** The embedded queue's SQLite database, for features that keep their own tables beside the tasks (webhooks). */
+  db?: Database.Database;
 }
 
 /**
@@ -19,5 +22,5 @@ export async function openQueue(config: Config): Promise<OpenedQueue> {
   const db = openDatabase(path.join(config.dataDir, 'zimage.db'));
   const queue = new SqliteQueue(db, { leaseMs: config.leaseSeconds * 1000 });
   await queue.recover({ all: true });
-  return { queue, release: () => lock.close() };
+  return { queue, release: () => lock.close(), db };
 }

@@ -1,5 +1,5 @@
 import type { Storage, TaskOutput, TaskRecord } from '../interfaces.js';
-import type { TaskView } from './service.js';
+import type { TaskView, WebhookSummary } from './service.js';
 
 /** Public status of the skill contract: queued and running are both "processing". */
 export type PublicStatus = 'processing' | 'completed' | 'failed' | 'canceled';
@@ -22,6 +22,16 @@ export async function presentImage(task: TaskRecord, out: TaskOutput, baseUrl: s
 }
 
 const seconds = (ms: number | null) => (ms === null ? null : Math.floor(ms / 1000));
+
+/** The `webhook` field: where the delivery of the finished task to webhook_url stands. */
+export function presentWebhook(w: WebhookSummary) {
+  return {
+    url: w.url,
+    status: w.status,
+    attempts: w.attempts.map((a) => ({ at: seconds(a.at), status_code: a.statusCode, error: a.error, duration_ms: a.durationMs })),
+    next_attempt_at: seconds(w.nextAttemptAt),
+  };
+}
 
 /**
  * The task as GET /v1/images/tasks/{id} answers it. The fields the skill document names
@@ -52,6 +62,7 @@ export async function presentTask(view: TaskView, baseUrl: string, storage: Stor
         : 'Generating. Poll again in a few seconds.',
     });
     if (task.cancelRequested) body.cancel_requested = true;
+    if (view.webhook) body.webhook = presentWebhook(view.webhook);
     return body;
   }
   body.finished_at = seconds(task.finishedAt);
@@ -66,5 +77,6 @@ export async function presentTask(view: TaskView, baseUrl: string, storage: Stor
   if (status === 'failed' && task.error) {
     body.error = { code: task.error.code, message: task.error.message, retryable: task.error.retryable };
   }
+  if (view.webhook) body.webhook = presentWebhook(view.webhook);
   return body;
 }

@@ -16,6 +16,37 @@ export interface SubmitInput {
   owner?: string;
   idempotencyKey?: string | null;
   webhookUrl?: string | null;
+  /** Base URL for image links in the webhook body: the submitting request's (see src/webhooks/). */
+  webhookBaseUrl?: string | null;
+}
+
+/** One webhook delivery attempt. Times are epoch ms. */
+export interface WebhookAttempt {
+  at: number;
+  /** The receiver's HTTP status; null when no answer came (network error, timeout, refused target). */
+  statusCode: number | null;
+  error: string | null;
+  durationMs: number;
+}
+
+/** Where a task's webhook delivery stands, shown on the task as `webhook`. */
+export interface WebhookSummary {
+  url: string;
+  status: 'pending' | 'delivered' | 'failed';
+  attempts: WebhookAttempt[];
+  /** Epoch ms of the next attempt; null when none is scheduled (done, or the task is not final yet). */
+  nextAttemptAt: number | null;
+}
+
+/**
+ * The webhook side, injected so that this service stays free of SQL and HTTP clients
+ * (implemented by src/webhooks/).
+ */
+export interface TaskWebhooks {
+  /** A new task with a webhook_url is durably queued. Must not throw. */
+  accepted(task: TaskRecord, baseUrl: string | null): void;
+  /** The task's delivery, for its `webhook` field. */
+  summary(taskId: string): Promise<WebhookSummary | undefined>;
 }
 
 /** A task as the API shows it: the record plus where it stands in the queue. */
@@ -23,6 +54,8 @@ export interface TaskView {
   task: TaskRecord;
   queuePosition: number | null;
   etaSeconds: number | null;
+  /** Present for tasks submitted with a webhook_url. */
+  webhook?: WebhookSummary;
 }
 
 export interface TaskServiceOptions {
@@ -30,6 +63,7 @@ export interface TaskServiceOptions {
   maxAttempts: number;
   /** Steps assumed before the engine reports any (for progress totals and ETA). */
   defaultSteps: (kind: TaskKind) => number;
+  webhooks?: TaskWebhooks;
 }
 
 /**
@@ -77,6 +111,7 @@ export class TaskService {
       });
       // A repeated idempotency key returns the first task; the new uploads are not needed.
       if (!out.created) await Promise.all(keys.map((k) => this.storage.delete(k)));
+      else if (out.task.webhookUrl) this.opts.webhooks?.accepted(out.task, input.webhookBaseUrl ?? null);
       return out;
     } catch (err) {
       await Promise.all(keys.map((k) => this.storage.delete(k).catch(() => undefined)));
@@ -99,7 +134,12 @@ export class TaskService {
     } else if (task.state === 'running') {
       etaSeconds = this.eta.forRunning(task, this.opts.defaultSteps(task.kind));
     }
-    return { task, queuePosition, etaSeconds };
+    const view: TaskView = { task, queuePosition, etaSeconds };
+    if (task.webhookUrl && this.opts.webhooks) {
+      view.webhook = (await this.opts.webhooks.summary(task.id))
+        ?? { url: task.webhookUrl, status: 'pending', attempts: [], nextAttemptAt: null };
+    }
+    return view;
   }
 
   async list(opts: { state?: TaskState; owner?: string; limit: number; cursor?: string }) {

@@ -51,13 +51,17 @@ export class WorkerProcess extends EventEmitter {
     this.whenExited = new Promise((resolve) => this.once('exit', resolve));
     const decoder = new FrameDecoder();
     this.child.stdout!.on('data', (chunk: Buffer) => {
+      let frames;
       try {
-        for (const { header, payload } of decoder.push(chunk)) {
-          this.lastFrameAt = Date.now();
-          this.emit('frame', header, payload);
-        }
+        frames = decoder.push(chunk);
       } catch (err) {
+        // A desynchronised stream cannot be trusted again: replace the worker.
         this.kill(`protocol error: ${(err as Error).message}`);
+        return;
+      }
+      for (const { header, payload } of frames) {
+        this.lastFrameAt = Date.now();
+        this.emit('frame', header, payload);
       }
     });
     this.pipeStderr();

@@ -1,13 +1,14 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Config } from '../../config.js';
 import { invalid } from '../../errors.js';
-import { inspectImage } from '../../images/decode.js';
 import type { TaskRecord } from '../../interfaces.js';
-import { EditRequest, GenerateRequest, SIZE_MAX, SIZE_MIN, toTaskParams } from '../../tasks/params.js';
-import type { AppDeps } from '../context.js';
+import { EditRequest, GenerateRequest, toTaskParams } from '../../tasks/params.js';
+import { refusedLiteral } from '../../webhooks/addressPolicy.js';
+import { baseUrlOf, type AppDeps } from '../context.js';
+import { editSubmission } from '../imageSubmit.js';
 import { parseLenientJson } from '../lenientJson.js';
 import { readImageForm } from '../multipart.js';
-
-const MIME = { png: 'image/png', jpeg: 'image/jpeg', webp: 'image/webp' } as const;
+import { ref, submitBody, submitErrors, SubmitHeaders } from '../schemas.js';
 
 /** The submit answer of the skill contract, with a hint on how to poll. */
 export function accepted(task: TaskRecord) {
@@ -18,34 +19,38 @@ export function accepted(task: TaskRecord) {
   };
 }
 
-/**
- * An edit without an explicit size keeps the input's aspect ratio at about one megapixel
- * (where the model works best; small inputs are scaled up), in multiples of 16.
- */
-export function sizeForInput(width: number, height: number): string {
-  const scale = Math.sqrt((1024 * 1024) / (width * height));
-  const fit = (v: number) => Math.min(SIZE_MAX, Math.max(SIZE_MIN, Math.round((v * scale) / 16) * 16));
-  return `${fit(width)}x${fit(height)}`;
-}
+/** Moved to the shared edit helper; re-exported for existing importers. */
+export { sizeForInput } from '../imageSubmit.js';
 
 /**
  * Submit options beside the image parameters: the Idempotency-Key header and the
- * `webhook_url` body field. Shared by every submit endpoint.
+ * `webhook_url` body field. Shared by every submit endpoint. Pass the server's config: with it
+ * a literal private webhook address is refused here (not only at delivery), and the request's
+ * base URL is kept for the image links of the webhook body.
  */
-export function submitMeta(request: FastifyRequest, body: unknown) {
+export function submitMeta(request: FastifyRequest, body: unknown, config?: Config) {
   const key = request.headers['idempotency-key'];
   if (typeof key === 'string' && key.length > 255) {
     throw invalid('invalid_idempotency_key', 'The Idempotency-Key header must be at most 255 characters.', 'Idempotency-Key');
   }
   const raw = (body as Record<string, unknown> | undefined)?.webhook_url;
+  const webhookUrl = raw === undefined || raw === null || raw === '' ? null : checkWebhookUrl(raw, config);
   return {
     idempotencyKey: typeof key === 'string' && key ? key : null,
-    webhookUrl: raw === undefined || raw === null || raw === '' ? null : checkWebhookUrl(raw),
+    owner: request.owner,
+    webhookUrl,
+    webhookBaseUrl: webhookUrl && config ? baseUrlOf(request, config) : null,
   };
 }
 
-/** Only http(s) URLs are accepted as webhook targets. */
-export function checkWebhookUrl(raw: unknown): string {
+const MAX_WEBHOOK_URL = 2048;
+
+/**
+ * Only http(s) URLs are accepted as webhook targets, and (unless ZIMAGE_WEBHOOK_ALLOW_PRIVATE)
+ * no literal loopback/private/link-local IP. Host names are checked when the webhook is sent
+ * (src/webhooks/addressPolicy.ts), since what they resolve to can change.
+ */
+export function checkWebhookUrl(raw: unknown, config?: Pick<Config, 'webhookAllowPrivate'>): string {
   let url: URL | undefined;
   try {
     url = typeof raw === 'string' ? new URL(raw) : undefined;
@@ -55,6 +60,11 @@ export function checkWebhookUrl(raw: unknown): string {
   if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
     throw invalid('invalid_webhook_url', '"webhook_url" must be an absolute http(s) URL that will receive the finished task.', 'webhook_url');
   }
+  if (url.toString().length > MAX_WEBHOOK_URL) {
+    throw invalid('invalid_webhook_url', `"webhook_url" is longer than ${MAX_WEBHOOK_URL} characters; use a shorter URL.`, 'webhook_url');
+  }
+  const refused = config ? refusedLiteral(url, config.webhookAllowPrivate) : null;
+  if (refused) throw invalid('invalid_webhook_url', refused, 'webhook_url');
   return url.toString();
 }
 
@@ -76,32 +86,27 @@ export async function asyncTaskRoutes(app: FastifyInstance, deps: AppDeps) {
 
   app.post('/v1/images/async_generate', {
     attachValidation: true,
-    schema: { summary: 'Queue an image generation task', tags: ['async'], body: GenerateRequest },
+    schema: {
+      summary: 'Queue an image generation task', tags: ['async'], body: submitBody(GenerateRequest), headers: SubmitHeaders,
+      response: { 200: ref.submit('Queued: poll GET /v1/images/tasks/{task_id}.'), ...submitErrors },
+    },
   }, async (request) => {
     const params = toTaskParams('generate', request.body);
-    const { task } = await deps.tasks.submit({ kind: 'generate', params, ...submitMeta(request, request.body) });
+    const { task } = await deps.tasks.submit({ kind: 'generate', params, ...submitMeta(request, request.body, deps.config) });
     return accepted(task);
   });
 
   app.post('/v1/images/async_edit', {
     attachValidation: true,
-    schema: { summary: 'Queue an image edit task (multipart: image + prompt)', tags: ['async'], consumes: ['multipart/form-data'], body: EditRequest },
+    schema: {
+      summary: 'Queue an image edit task (multipart: image + prompt)', tags: ['async'], consumes: ['multipart/form-data'],
+      body: submitBody(EditRequest), headers: SubmitHeaders,
+      response: { 200: ref.submit('Queued: poll GET /v1/images/tasks/{task_id}.'), ...submitErrors },
+    },
   }, async (request) => {
     const form = await readImageForm(request);
-    if (!form.image) {
-      throw invalid('missing_image', 'An edit needs the picture to change: send it as a file in the `image` form field (PNG, JPEG or WebP).', 'image');
-    }
-    const maxPixels = deps.config.maxInputPixels;
-    const info = await inspectImage(form.image, { maxPixels, param: 'image' });
-    const maskInfo = form.mask ? await inspectImage(form.mask, { maxPixels, param: 'mask' }) : undefined;
-    const fields: Record<string, unknown> = { ...form.fields };
-    if (fields.size === undefined || fields.size === '' || fields.size === 'auto') fields.size = sizeForInput(info.width, info.height);
-    const params = toTaskParams('edit', fields);
-    const { task } = await deps.tasks.submit({
-      kind: 'edit', params, ...submitMeta(request, form.fields),
-      image: { data: form.image, contentType: MIME[info.format] },
-      mask: form.mask && maskInfo ? { data: form.mask, contentType: MIME[maskInfo.format] } : undefined,
-    });
+    const edit = await editSubmission(form, deps.config.maxInputPixels);
+    const { task } = await deps.tasks.submit({ ...edit, ...submitMeta(request, form.fields, deps.config) });
     return accepted(task);
   });
 }

@@ -1,8 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import type { AppDeps } from '../context.js';
+import { ref } from '../schemas.js';
 
 export async function healthRoutes(app: FastifyInstance, deps: AppDeps) {
-  app.get('/health', { schema: { summary: 'Liveness, engine state and queue depth', tags: ['meta'] } }, async () => {
+  app.get('/health', {
+    schema: { summary: 'Liveness, engine state and queue depth', tags: ['meta'], response: { 200: ref.health('The server is up.') } },
+  }, async () => {
     const stats = await deps.queue.stats();
     const engine = deps.engine;
     const state = engine?.state();

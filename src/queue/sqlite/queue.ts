@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type Database from 'better-sqlite3';
-import { LostClaimError } from '../../errors.js';
+import { invalid, LostClaimError } from '../../errors.js';
 import { newTaskId, newToken } from '../../ids.js';
 import type {
   Claim, ListOptions, NewTask, Queue, QueueStats, TaskError, TaskEvent, TaskEventType, TaskPage,
@@ -88,14 +88,30 @@ export class SqliteQueue implements Queue {
     return row?.position ?? undefined;
   }
 
+  /**
+   * Newest first. The cursor is the base-36 seq of the last task on the previous page, so
+   * pages stay stable while new tasks arrive. A cursor this queue did not make is a 400.
+   */
   async list(opts: ListOptions): Promise<TaskPage> {
-    const before = opts.cursor ? parseInt(opts.cursor, 36) : Number.MAX_SAFE_INTEGER;
-    const rows = this.sql.list.all({
-      before: Number.isFinite(before) ? before : 0, state: opts.state ?? null, owner: opts.owner ?? null, limit: opts.limit + 1,
-    }) as TaskRow[];
+    let before = Number.MAX_SAFE_INTEGER;
+    if (opts.cursor !== undefined) {
+      before = /^[0-9a-z]{1,10}$/.test(opts.cursor) ? parseInt(opts.cursor, 36) : 0;
+      if (!(before > 0)) {
+        throw invalid('invalid_cursor', 'The cursor is not one this server made. Pass the "next_cursor" of the previous page unchanged, or leave it out for the first page.', 'cursor');
+      }
+    }
+    const states = opts.state === undefined ? null : JSON.stringify(Array.isArray(opts.state) ? opts.state : [opts.state]);
+    const rows = this.sql.list.all({ before, states, owner: opts.owner ?? null, limit: opts.limit + 1 }) as TaskRow[];
     const page = rows.slice(0, opts.limit);
     const nextCursor = rows.length > opts.limit ? page[page.length - 1].seq.toString(36) : null;
-    return { tasks: page.map(rowToTask), nextCursor };
+    return {
+      tasks: page.map((row) => {
+        const task = rowToTask(row);
+        if (task.state === 'running') task.progress = this.live.get(task.id) ?? task.progress;
+        return task;
+      }),
+      nextCursor,
+    };
   }
 
   async claim(workerId: string): Promise<Claim | undefined> {

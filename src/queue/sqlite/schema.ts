@@ -35,6 +35,20 @@ const MIGRATIONS: string[] = [
    CREATE INDEX tasks_by_owner ON tasks(owner, seq);
    CREATE UNIQUE INDEX tasks_idempotency ON tasks(owner, idempotency_key) WHERE idempotency_key IS NOT NULL;
    CREATE INDEX tasks_finished ON tasks(finished_at) WHERE finished_at IS NOT NULL;`,
+  // #2 Webhook deliveries (src/webhooks/store.ts): one row per task with a webhook_url; attempts as a JSON array.
+  `CREATE TABLE webhook_deliveries (
+     id TEXT PRIMARY KEY,
+     task_id TEXT NOT NULL UNIQUE REFERENCES tasks(id) ON DELETE CASCADE,
+     url TEXT NOT NULL,
+     base_url TEXT,
+     status TEXT NOT NULL,
+     attempts TEXT NOT NULL DEFAULT '[]',
+     next_attempt_at INTEGER,
+     created_at INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL
+   );
+   CREATE INDEX webhook_deliveries_due ON webhook_deliveries(next_attempt_at) WHERE status = 'pending';
+   CREATE INDEX tasks_with_webhook ON tasks(seq) WHERE webhook_url IS NOT NULL;`,
 ];
 
 export function migrate(db: Database.Database): void {

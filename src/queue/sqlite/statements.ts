@@ -15,8 +15,11 @@ export function prepareStatements(db: Database.Database) {
       `SELECT (SELECT COUNT(*) FROM tasks q WHERE q.state = 'queued' AND q.seq < t.seq) AS position
        FROM tasks t WHERE t.id = ? AND t.state = 'queued'`,
     ),
+    // @states: a JSON array of states, or NULL for any state. Newest first, keyset-paginated on seq.
     list: db.prepare(
-      `SELECT * FROM tasks WHERE seq < @before AND (@state IS NULL OR state = @state) AND (@owner IS NULL OR owner = @owner)
+      `SELECT * FROM tasks
+       WHERE seq < @before AND (@states IS NULL OR state IN (SELECT value FROM json_each(@states)))
+         AND (@owner IS NULL OR owner = @owner)
        ORDER BY seq DESC LIMIT @limit`,
     ),
     nextQueued: db.prepare(`SELECT seq, id, attempts, max_attempts FROM tasks WHERE state = 'queued' ORDER BY seq LIMIT 1`),

@@ -1,0 +1,37 @@
+import type { FastifyInstance } from 'fastify';
+import { featuresOf } from '../../skill/features.js';
+import { skillDoc } from '../../skill/skillDoc.js';
+import { parseApiKeys } from '../auth.js';
+import { baseUrlOf, type AppDeps } from '../context.js';
+import { openApiDocument } from '../openapi.js';
+import { MAX_WAIT_SECONDS } from './taskStatus.js';
+
+/** The server describing itself: the OpenAPI document for tools, SKILL.md for agents. */
+export async function metaRoutes(app: FastifyInstance, deps: AppDeps) {
+  const auth = parseApiKeys(deps.config.apiKeys).length > 0;
+  app.get('/openapi.json', {
+    schema: {
+      summary: 'This OpenAPI 3.1 document', tags: ['meta'],
+      response: { 200: { description: 'The document, generated from the route schemas.', type: 'object', additionalProperties: true } },
+    },
+  }, async (request) => openApiDocument(app, request, deps.config));
+
+  app.get('/SKILL.md', {
+    schema: {
+      summary: 'The agent skill document (Markdown) for this server',
+      description: 'The 2-step workflow with this server\'s base URL and abilities filled in; every example in it is tested against the API.',
+      tags: ['meta'],
+      response: { 200: { description: 'Markdown with YAML front matter.', content: { 'text/markdown': { schema: { type: 'string' } } } } },
+    },
+  }, async (request, reply) => {
+    const engine = deps.engine;
+    const text = skillDoc({
+      baseUrl: baseUrlOf(request, deps.config),
+      config: deps.config,
+      auth,
+      engine: engine ? { name: engine.name, synthetic: engine.synthetic, state: engine.state() } : null,
+      features: featuresOf(app.swagger() as unknown as Record<string, unknown>, MAX_WAIT_SECONDS),
+    });
+    return reply.type('text/markdown; charset=utf-8').send(text);
+  });
+}

@@ -1,0 +1,194 @@
+/**
+ * Response schemas of the HTTP API, defined once as TypeBox. They are shared schemas
+ * (`app.addSchema`, see openapi.ts) so the OpenAPI document names them as components,
+ * and routes point at them with `ref.X` in their `schema.response`.
+ *
+ * They document; they do not serialize: openapi.ts sets a serializer compiler that
+ * ignores response schemas, so replies stay exactly what the handlers return (no field
+ * dropped, reordered or coerced), byte for byte as without a schema.
+ */
+import { Type, type TObject, type TSchema } from '@sinclair/typebox';
+import type { ApiErrorType } from '../errors.js';
+
+const ERROR_TYPES = [
+  'invalid_request_error', 'authentication_error', 'not_found_error', 'conflict_error',
+  'rate_limit_error', 'server_error', 'unavailable_error',
+] as const satisfies readonly ApiErrorType[];
+// Fails to compile when ApiErrorType gains a member the document does not list.
+const allErrorTypesListed: Exclude<ApiErrorType, (typeof ERROR_TYPES)[number]> extends never ? true : never = true;
+void allErrorTypesListed;
+
+const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
+const literals = (values: readonly string[]) => Type.Union(values.map((v) => Type.Literal(v)));
+
+export const ErrorDetail = Type.Object({
+  message: Type.String({ description: 'What went wrong and what to do next.' }),
+  type: literals(ERROR_TYPES),
+  code: Type.String({ description: 'Stable machine-readable code, e.g. "invalid_size", "task_not_found", "queue_full".' }),
+  param: Nullable(Type.String({ description: 'The request field at fault, if any.' })),
+}, { additionalProperties: true });
+
+export const ErrorResponse = Type.Object({ error: ErrorDetail }, {
+  $id: 'Error', additionalProperties: true,
+  description: 'Every error a client can cause. 503 and 429 answers carry a Retry-After header.',
+});
+
+export const SubmitResponse = Type.Object({
+  task_id: Type.String({ description: 'Poll GET /v1/images/tasks/{task_id} with it.' }),
+  status: Type.Literal('processing'),
+  message: Type.String({ description: 'How to poll, for agents reading the answer.' }),
+}, { $id: 'SubmitResponse', additionalProperties: true, description: 'The task is queued durably.' });
+
+export const TaskImage = Type.Object({
+  url: Type.Optional(Type.String({ format: 'uri', description: 'Download the image here (GET answers the raw bytes). Absent with response_format b64_json.' })),
+  b64_json: Type.Optional(Nullable(Type.String({ description: 'The base64-encoded image, with response_format b64_json.' }))),
+  seed: Type.Integer(),
+  width: Type.Integer(),
+  height: Type.Integer(),
+  output_format: literals(['png', 'jpeg', 'webp']),
+  error: Type.Optional(Type.String()),
+}, { $id: 'TaskImage', additionalProperties: true });
+
+export const TaskFailure = Type.Object({
+  code: Type.String({ description: 'Why, e.g. out_of_memory, engine_crashed, timeout, attempts_exhausted, expired.' }),
+  message: Type.String(),
+  retryable: Type.Boolean({ description: 'Whether submitting the same request again may succeed.' }),
+}, { additionalProperties: true });
+
+export const TaskResponse = Type.Object({
+  task_id: Type.String(),
+  status: literals(['processing', 'completed', 'failed', 'canceled']),
+  kind: literals(['generate', 'edit']),
+  created_at: Type.Integer({ description: 'Unix seconds.' }),
+  stage: Type.Optional(literals(['queued', 'running'])),
+  queue_position: Type.Optional(Nullable(Type.Integer({ description: '0-based tasks ahead while queued.' }))),
+  progress: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+  step: Type.Optional(Type.Integer()),
+  total_steps: Type.Optional(Nullable(Type.Integer())),
+  eta_seconds: Type.Optional(Nullable(Type.Number())),
+  attempts: Type.Optional(Type.Integer()),
+  message: Type.Optional(Type.String()),
+  cancel_requested: Type.Optional(Type.Boolean()),
+  finished_at: Type.Optional(Nullable(Type.Integer())),
+  created: Type.Optional(Nullable(Type.Integer())),
+  data: Type.Optional(Type.Array(Type.Ref('TaskImage'), { description: 'The images, once completed.' })),
+  engine: Type.Optional(Type.String()),
+  synthetic: Type.Optional(Type.Boolean({ description: 'True when the images are test patterns, not model output.' })),
+  notice: Type.Optional(Type.String()),
+  error: Type.Optional(TaskFailure),
+  webhook: Type.Optional(Type.Object({
+    url: Type.String(),
+    status: literals(['pending', 'delivered', 'failed']),
+    attempts: Type.Array(Type.Object({}, { additionalProperties: true })),
+    next_attempt_at: Nullable(Type.Integer()),
+  }, { additionalProperties: true, description: 'Where the delivery to webhook_url stands (tasks submitted with one).' })),
+}, {
+  $id: 'Task', additionalProperties: true,
+  description: 'Poll until "status" is no longer "processing": then "completed" (read data[]), "failed" (read error) or "canceled".',
+});
+
+export const TaskNotFound = Type.Object({
+  status: Type.Literal('failed', { description: 'Beside the error, so a poller that reads only "status" stops.' }),
+  error: ErrorDetail,
+}, { $id: 'TaskNotFound', additionalProperties: true });
+
+export const HealthResponse = Type.Object({
+  status: Type.Literal('ok'),
+  ready: Type.Boolean({ description: 'Whether the engine has loaded and can run tasks.' }),
+  engine: Type.Object({
+    name: Nullable(Type.String()),
+    synthetic: Type.Optional(Type.Boolean()),
+    state: Type.String({ description: 'loading, ready, error, or none on an API-only node.' }),
+    message: Type.Optional(Type.String()),
+    model: Type.Optional(Type.String()),
+    device: Type.Optional(Type.String()),
+  }, { additionalProperties: true }),
+  queue: Type.Object({
+    backend: Type.String(),
+    queued: Type.Integer(),
+    running: Type.Integer(),
+  }, { additionalProperties: true }),
+}, { $id: 'Health', additionalProperties: true });
+
+/**
+ * Submit options beside the task parameters (read by submitMeta in routes/asyncTasks.ts,
+ * not by the task schema): documented on the submit routes, whose own checks give the errors.
+ */
+export const submitBody = <T extends TObject>(params: T) => Type.Object({
+  ...params.properties,
+  webhook_url: Type.Optional(Type.String({
+    maxLength: 2048, description: 'An http(s) URL that receives the finished task (the JSON of GET /v1/images/tasks/{task_id}) as a signed POST.',
+  })),
+}, { additionalProperties: true });
+
+export const SubmitHeaders = Type.Object({
+  'idempotency-key': Type.Optional(Type.String({
+    maxLength: 255, description: 'Sending the same key again returns the first task instead of queueing a second one (safe retries).',
+  })),
+});
+
+/** `?wait=` of the poll route. A string, as parseWait reads it: Ajv must not coerce it to a number. */
+export const waitQuery = (maxSeconds: number) => Type.Object({
+  wait: Type.Optional(Type.String({
+    pattern: '^\\s*\\d+(\\.\\d+)?\\s*$', examples: ['30'],
+    description: `Seconds (0 to ${maxSeconds}) to hold the answer until the task finishes; it comes at once when it does.`,
+  })),
+});
+
+export const TaskList = Type.Object({
+  object: Type.Literal('list'),
+  data: Type.Array(Type.Ref('Task')),
+  next_cursor: Nullable(Type.String({ description: 'Pass as ?cursor= for the next page.' })),
+  has_more: Type.Boolean(),
+}, { $id: 'TaskList', additionalProperties: true });
+
+/** Every shared schema, for `app.addSchema` (order matters: referenced before referencing). */
+export const SHARED_SCHEMAS = [ErrorResponse, SubmitResponse, TaskImage, TaskResponse, TaskList, TaskNotFound, HealthResponse];
+
+/** `{ $ref }` to a shared schema, with the response's description beside it. */
+const refTo = (id: string) => (description: string) => ({ $ref: id, description });
+
+export const ref = {
+  error: refTo('Error'),
+  submit: refTo('SubmitResponse'),
+  task: refTo('Task'),
+  taskNotFound: refTo('TaskNotFound'),
+  taskList: refTo('TaskList'),
+  health: refTo('Health'),
+};
+
+/** A binary file, as OpenAPI 3.1 writes it (format: binary kept for 3.0-era tools). */
+export const binary = (description: string, mediaType = 'application/octet-stream') =>
+  ({ type: 'string', format: 'binary', contentMediaType: mediaType, description });
+
+/** Raw image bytes answered by a download route, in each format the server writes. */
+export const imageContent = (description: string) => ({
+  description,
+  content: Object.fromEntries(['image/png', 'image/jpeg', 'image/webp'].map((t) => [t, { schema: binary('The image file.', t) }])),
+});
+
+/** A JSON answer with an explicit media type, for routes that otherwise produce something else. */
+const json = (id: string, description: string) => ({ description, content: { 'application/json': { schema: { $ref: id } } } });
+
+export const cancelResponses = {
+  200: ref.task('Canceled ("status": "canceled").'),
+  202: ref.task('Running: asked to stop ("cancel_requested": true); it stops within one step. Poll it.'),
+  404: ref.taskNotFound('No such task (or not yours).'),
+  409: ref.error('The task already finished.'),
+};
+
+export const eventStreamResponses = {
+  200: {
+    description: 'Server-Sent Events; each event\'s data is the task JSON as the poll answers it. The stream ends after the final event.',
+    content: { 'text/event-stream': { schema: { type: 'string' } } },
+  },
+  404: json('TaskNotFound', 'No such task (or not yours).'),
+};
+
+/** The usual client errors of a submit route. */
+export const submitErrors = {
+  400: ref.error('Invalid request: the error says which field and why.'),
+  413: ref.error('Body or upload too large.'),
+  415: ref.error('Wrong Content-Type.'),
+  503: ref.error('Queue full: retry after Retry-After seconds.'),
+};
