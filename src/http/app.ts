@@ -1,6 +1,6 @@
 import multipart from '@fastify/multipart';
 import type {} from '@fastify/swagger'; // route schema fields: summary, tags
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { AppDeps } from './context.js';
 import { installErrorHandlers } from './errors.js';
 import { registerOpenApi } from './openapi.js';
@@ -33,7 +33,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const maxUpload = Math.round(deps.config.maxUploadMb * 1024 * 1024);
   const app = Fastify({
     loggerInstance: deps.log as unknown as FastifyBaseLogger,
-    disableRequestLogging: true,
+    // Per-request access logs are off: at poll rates they would dominate the log; task lifecycle is logged instead.
+    logController: new LogController({ disableRequestLogging: true }),
     // JSON bodies are small; uploads go through multipart with their own limit.
     bodyLimit: 1024 * 1024,
     return503OnClosing: true,

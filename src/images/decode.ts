@@ -3,7 +3,7 @@
  * before a task is accepted, so a bad file is a 400 now instead of a failed task later;
  * it reads the header first so a "decompression bomb" is refused before any pixel is decoded.
  */
-import sharp from 'sharp';
+import sharp from './sharp.js';
 import type { Metadata } from 'sharp';
 import { invalid } from '../errors.js';
 import type { RawImage } from '../interfaces.js';

@@ -2,7 +2,7 @@
  * Encodes engine output (raw pixels) into the response format, carrying the
  * generation metadata inside the file: PNG text chunks, or EXIF for JPEG/WebP.
  */
-import sharp from 'sharp';
+import sharp from './sharp.js';
 import type { Exif } from 'sharp';
 import type { OutputFormat, RawImage } from '../interfaces.js';
 import { addPngTextChunks } from './pngText.js';

@@ -32,9 +32,23 @@ export class LocalStorage implements Storage {
   async put(key: string, data: Buffer): Promise<void> {
     const file = this.pathOf(key);
     // Write then rename, so a reader never sees half a file and a crash leaves no partial output.
+    // The file and the directory entry are synced before the task that names them is committed,
+    // so a power cut never leaves a completed task pointing at a missing or empty image.
     const tmp = `${file}.${process.pid}.tmp`;
-    await fs.writeFile(tmp, data);
+    const handle = await fs.open(tmp, 'w');
+    try {
+      await handle.writeFile(data);
+      await handle.datasync();
+    } finally {
+      await handle.close();
+    }
     await fs.rename(tmp, file);
+    const dir = await fs.open(path.dirname(file), 'r');
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
   }
 
   async get(key: string): Promise<StoredObject | undefined> {
