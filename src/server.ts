@@ -84,7 +84,11 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
     let closing: Promise<void> | undefined;
     const close = () => (closing ??= (async () => {
       log.info('shutting down: no new requests, draining the worker');
+      // Waiting requests (sync, long-poll, SSE) answer at once on close; a client socket that
+      // never sent a request would hold close() until Node's header timeout, so cut it off.
+      const force = setTimeout(() => app.server.closeAllConnections(), 2000);
       await app.close();
+      clearTimeout(force);
       await worker?.stop(overrides.shutdownGraceMs ?? config.shutdownGraceSeconds * 1000);
       for (const fn of cleanups) await fn();
       log.info('shutdown complete');

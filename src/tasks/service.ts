@@ -1,6 +1,8 @@
 import { ApiError } from '../errors.js';
 import { newTaskId } from '../ids.js';
-import { FINAL_STATES, type Queue, type Storage, type TaskKind, type TaskParams, type TaskRecord, type TaskState } from '../interfaces.js';
+import {
+  FINAL_STATES, type ListOptions, type Queue, type Storage, type TaskKind, type TaskPage, type TaskParams, type TaskRecord,
+} from '../interfaces.js';
 import { Eta } from './eta.js';
 
 export interface Upload {
@@ -142,7 +144,7 @@ export class TaskService {
     return view;
   }
 
-  async list(opts: { state?: TaskState; owner?: string; limit: number; cursor?: string }) {
+  async list(opts: ListOptions): Promise<TaskPage> {
     return this.queue.list(opts);
   }
 

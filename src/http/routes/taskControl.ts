@@ -77,7 +77,7 @@ export async function taskControlRoutes(app: FastifyInstance, deps: AppDeps) {
     },
     async (request) => {
       const { status, limit, cursor } = request.query;
-      const page = await deps.queue.list({
+      const page = await deps.tasks.list({
         state: parseStatus(status), limit: parseLimit(limit), cursor: parseCursor(cursor), owner: request.owner,
       });
       const baseUrl = baseUrlOf(request, deps.config);
