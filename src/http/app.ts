@@ -3,6 +3,7 @@ import type {} from '@fastify/swagger'; // route schema fields: summary, tags
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { AppDeps } from './context.js';
 import { installErrorHandlers } from './errors.js';
+import { installLenientJson } from './lenientJson.js';
 import { registerOpenApi } from './openapi.js';
 import { asyncTaskRoutes } from './routes/asyncTasks.js';
 import { healthRoutes } from './routes/health.js';
@@ -47,6 +48,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   await registerOpenApi(app, deps.config); // before the routes: it records them as they are added
   installAuth(app, deps.config);
+  installLenientJson(app);
   for (const feature of FEATURES) await app.register(feature, deps);
   return app;
 }

@@ -1,3 +1,6 @@
+import type { FastifyInstance } from 'fastify';
+import { invalid } from '../errors.js';
+
 /**
  * JSON as LLM agents actually write it. Strict JSON is tried first (the fast path);
  * only when that fails is the text repaired: Python literals (True, False, None),
@@ -61,4 +64,23 @@ function readString(text: string, start: number, quote: string): [string, number
     }
   }
   return [out + '"', i + 1];
+}
+
+/**
+ * Makes every JSON route parse bodies leniently, with errors in our shape. text/plain is
+ * refused with 415 rather than half-parsed: callers must say they send JSON.
+ */
+export function installLenientJson(app: FastifyInstance): void {
+  app.removeContentTypeParser(['application/json', 'text/plain']);
+  const parse = (_req: unknown, body: string | Buffer, done: (err: Error | null, body?: unknown) => void) => {
+    const text = body.toString();
+    if (!text.trim()) return done(invalid('invalid_json', 'The request body is empty. Send a JSON object, e.g. {"prompt": "a cat"}.'));
+    try {
+      done(null, parseLenientJson(text));
+    } catch (err) {
+      done(invalid('invalid_json', `The request body is not valid JSON (${(err as Error).message}). Send a JSON object, e.g. {"prompt": "a cat"}.`));
+    }
+  };
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, parse);
+  app.addContentTypeParser(/^application\/[\w.+-]*\+json$/, { parseAs: 'string' }, parse);
 }

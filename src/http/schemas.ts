@@ -111,7 +111,7 @@ export const HealthResponse = Type.Object({
 }, { $id: 'Health', additionalProperties: true });
 
 /**
- * Submit options beside the task parameters (read by submitMeta in routes/asyncTasks.ts,
+ * Submit options beside the task parameters (read by submitMeta in imageSubmit.ts,
  * not by the task schema): documented on the submit routes, whose own checks give the errors.
  */
 export const submitBody = <T extends TObject>(params: T) => Type.Object({

@@ -14,11 +14,10 @@ import { EditRequest, GenerateRequest, toTaskParams } from '../../tasks/params.j
 import type { SubmitInput } from '../../tasks/service.js';
 import { baseUrlOf, type AppDeps } from '../context.js';
 import { sendError } from '../errors.js';
-import { editSubmission } from '../imageSubmit.js';
+import { editSubmission, submitMeta } from '../imageSubmit.js';
 import { readImageForm } from '../multipart.js';
 import { ref, submitBody, submitErrors, SubmitHeaders } from '../schemas.js';
 import { waitForTask } from '../syncTask.js';
-import { submitMeta } from './asyncTasks.js';
 import { modelRoutes } from './models.js';
 
 /**
