@@ -21,9 +21,14 @@ export interface BenchChild {
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 
-/** Forks dist/bench/<entry>.js and wires request/answer calls to it. */
+/**
+ * Forks dist/bench/<entry>.js and wires request/answer calls to it. Children get the
+ * environment `npm start` gives the server (MALLOC_ARENA_MAX=2 unless set), so memory
+ * figures are what a user of `npm start` sees.
+ */
 export function forkChild(entry: string, args: string[] = []): BenchChild {
-  const child: ChildProcess = fork(path.join(HERE, `${entry}.js`), args, { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const env = { ...process.env, MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2' };
+  const child: ChildProcess = fork(path.join(HERE, `${entry}.js`), args, { execArgv: [], env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   let next = 1;
   const pending = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void }>();
   let onReady: (v: unknown) => void;
