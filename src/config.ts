@@ -34,8 +34,8 @@ export const OPTIONS = {
     doc: 'Base URL for returned image URLs (e.g. https://img.example.com). Empty: derived from each request\'s Host header.',
   },
   syntheticStepMs: {
-    env: 'ZIMAGE_SYNTHETIC_STEP_MS', flag: '--synthetic-step-ms', kind: 'int', default: '110', min: 0, max: 60000,
-    doc: 'Synthetic engine time per denoising step (9 steps ≈ 1 s per image). 0 for tests and benchmarks.',
+    env: 'ZIMAGE_SYNTHETIC_STEP_MS', flag: '--synthetic-step-ms', kind: 'int', default: '120', min: 0, max: 60000,
+    doc: 'Synthetic engine time per denoising step (8 steps + encoding ≈ 1 s per 1024×1024 image). 0 for tests and benchmarks.',
   },
   worker: {
     env: 'ZIMAGE_WORKER', flag: '--worker', kind: 'bool', default: 'true',
