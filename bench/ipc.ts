@@ -22,13 +22,15 @@ export interface BenchChild {
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 
 /**
- * Forks dist/bench/<entry>.js and wires request/answer calls to it. Children get the
- * environment `npm start` gives the server (MALLOC_ARENA_MAX=2 unless set), so memory
- * figures are what a user of `npm start` sees.
+ * Forks dist/bench/<entry>.js and wires request/answer calls to it. Children run with the
+ * flags and environment `npm start` gives the server (package.json: a 4 MB young generation,
+ * MALLOC_ARENA_MAX=2), so memory figures are what a user of `npm start` sees.
  */
 export function forkChild(entry: string, args: string[] = []): BenchChild {
   const env = { ...process.env, MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2' };
-  const child: ChildProcess = fork(path.join(HERE, `${entry}.js`), args, { execArgv: [], env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child: ChildProcess = fork(path.join(HERE, `${entry}.js`), args, {
+    execArgv: ['--max-semi-space-size=4'], env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   let next = 1;
   const pending = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void }>();
   let onReady: (v: unknown) => void;

@@ -1,4 +1,6 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=4
+// A 4 MB young generation (V8's default is 16 MB per semi-space) keeps RSS ~40 MB lower at
+// no measured throughput cost (npm run bench); `npm start` passes the same flag.
 import { ConfigError, loadConfig, optionsHelp } from '../config.js';
 import { EngineUnavailableError } from '../errors.js';
 import { DataDirInUseError } from '../queue/sqlite/open.js';
