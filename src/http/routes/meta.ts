@@ -16,6 +16,24 @@ export async function metaRoutes(app: FastifyInstance, deps: AppDeps) {
     },
   }, async (request) => openApiDocument(app, request, deps.config));
 
+  // A person or agent that opens the bare address learns where everything is.
+  app.get('/', {
+    schema: {
+      summary: 'Where to start: links to the docs, the skill document and health', tags: ['meta'],
+      response: { 200: { description: 'Links.', type: 'object', additionalProperties: true } },
+    },
+  }, async (request) => {
+    const base = baseUrlOf(request, deps.config);
+    return {
+      name: 'Z-Image Server',
+      engine: deps.engine ? { name: deps.engine.name, synthetic: deps.engine.synthetic, state: deps.engine.state().state } : null,
+      links: {
+        skill: `${base}/SKILL.md`, docs: `${base}/docs`, openapi: `${base}/openapi.json`, health: `${base}/health`,
+        generate: `${base}/v1/images/async_generate`, edit: `${base}/v1/images/async_edit`,
+      },
+    };
+  });
+
   app.get('/SKILL.md', {
     schema: {
       summary: 'The agent skill document (Markdown) for this server',
