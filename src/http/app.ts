@@ -1,7 +1,7 @@
 import multipart from '@fastify/multipart';
 import type {} from '@fastify/swagger'; // route schema fields: summary, tags
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import type { AppDeps } from './context.js';
+import { maxUploadBytes, type AppDeps } from './context.js';
 import { installErrorHandlers } from './errors.js';
 import { installLenientJson } from './lenientJson.js';
 import { registerOpenApi } from './openapi.js';
@@ -31,7 +31,6 @@ const FEATURES: Array<(app: FastifyInstance, deps: AppDeps) => Promise<void>> = 
 ];
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
-  const maxUpload = Math.round(deps.config.maxUploadMb * 1024 * 1024);
   const app = Fastify({
     loggerInstance: deps.log as unknown as FastifyBaseLogger,
     // Per-request access logs are off: at poll rates they would dominate the log; task lifecycle is logged instead.
@@ -44,7 +43,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   installErrorHandlers(app);
   await app.register(multipart, {
-    limits: { fileSize: maxUpload, files: 2, fields: 40, parts: 42, fieldSize: 64 * 1024, headerPairs: 200 },
+    limits: { fileSize: maxUploadBytes(deps.config), files: 2, fields: 40, parts: 42, fieldSize: 64 * 1024, headerPairs: 200 },
   });
   await registerOpenApi(app, deps.config); // before the routes: it records them as they are added
   installAuth(app, deps.config);

@@ -28,3 +28,9 @@ export function baseUrlOf(request: FastifyRequest, config: Config): string {
   const port = request.socket.localPort ?? config.port;
   return `http://127.0.0.1:${port}`;
 }
+
+/** ZIMAGE_MAX_UPLOAD_MB in bytes: the largest image (or mask) accepted. */
+export const maxUploadBytes = (config: Config) => Math.round(config.maxUploadMb * 1024 * 1024);
+
+/** Body limit of a JSON edit: an image and a mask in base64 (4/3 of their bytes) plus the fields. */
+export const jsonEditBodyLimit = (config: Config) => Math.ceil((maxUploadBytes(config) * 2 * 4) / 3) + 64 * 1024;

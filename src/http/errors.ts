@@ -17,8 +17,8 @@ function fromFastifyError(err: FastifyError): ApiError {
   switch (err.code) {
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
     case 'FST_INVALID_MULTIPART_CONTENT_TYPE':
-      return new ApiError(415, 'unsupported_media_type', `Unsupported Content-Type. ${err.message}. ` +
-        'Send JSON with "Content-Type: application/json" (or multipart/form-data for edits).');
+      return new ApiError(415, 'unsupported_media_type',
+        'Unsupported Content-Type. Send JSON with "Content-Type: application/json", or multipart/form-data to upload an image for an edit.');
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return new ApiError(400, 'invalid_json', 'The request body is empty. Send a JSON object, e.g. {"prompt": "a cat"}.');
     case 'FST_ERR_CTP_INVALID_JSON_BODY':

@@ -2,7 +2,8 @@ import type { FastifyRequest } from 'fastify';
 import { ApiError, invalid } from '../errors.js';
 
 export interface ImageForm {
-  fields: Record<string, string>;
+  /** The text fields (strings from a form, typed values from JSON); validated later by toTaskParams. */
+  fields: Record<string, unknown>;
   image?: Buffer;
   mask?: Buffer;
 }
@@ -10,13 +11,18 @@ export interface ImageForm {
 const IMAGE_FIELDS = new Set(['image', 'image[]']);
 
 /**
- * Reads an edit form: the `image` file (OpenAI clients send `image[]`), an optional `mask`,
- * and text fields. Size and part-count limits are enforced while streaming by @fastify/multipart.
+ * Reads an edit request: multipart/form-data with the `image` file (OpenAI clients send
+ * `image[]`), an optional `mask` and text fields; or, for agents that can only send JSON,
+ * a JSON object whose `image` (and `mask`) is base64 or a `data:` URL. Size and part-count
+ * limits are enforced while streaming by @fastify/multipart (JSON: by the route's bodyLimit).
  */
-export async function readImageForm(request: FastifyRequest): Promise<ImageForm> {
+export async function readImageForm(request: FastifyRequest, maxUploadBytes: number): Promise<ImageForm> {
   if (!request.isMultipart()) {
+    const body = request.body;
+    if (body && typeof body === 'object' && !Array.isArray(body)) return imageFormFromJson(body as Record<string, unknown>, maxUploadBytes);
     throw new ApiError(415, 'unsupported_media_type',
-      'Edits take multipart/form-data with an `image` file and a `prompt` field (e.g. curl -F image=@cat.png -F prompt="make it sad").');
+      'Edits take multipart/form-data with an `image` file and a `prompt` field (e.g. curl -F image=@cat.png -F prompt="make it sad"), ' +
+      'or a JSON object with the image base64-encoded in "image".');
   }
   const form: ImageForm = { fields: {} };
   for await (const part of request.parts()) {
@@ -35,4 +41,32 @@ export async function readImageForm(request: FastifyRequest): Promise<ImageForm>
     }
   }
   return form;
+}
+
+const DATA_URL_RE = /^data:image\/[\w.+-]+;base64,/i;
+const BASE64_RE = /^[A-Za-z0-9+/_-]*={0,2}$/;
+
+/** Decodes a JSON image field: plain base64 (standard or URL-safe) or a data: URL. */
+function decodeImageField(value: unknown, param: string, maxBytes: number): Buffer | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  const bad = () => invalid('invalid_image',
+    `"${param}" must be the image file's bytes as a base64 string or a data: URL (e.g. "data:image/png;base64,iVBOR..."). ` +
+    'Image URLs are not fetched: download the image and send its bytes.', param);
+  if (typeof value !== 'string') throw bad();
+  const b64 = value.replace(DATA_URL_RE, '').replace(/\s+/g, '');
+  if (!BASE64_RE.test(b64)) throw bad();
+  const data = Buffer.from(b64, 'base64');
+  if (data.length > maxBytes) {
+    throw new ApiError(413, 'file_too_large', `"${param}" is larger than ${Math.round((maxBytes / 1048576) * 100) / 100} MiB. Upload a smaller image.`, param);
+  }
+  return data;
+}
+
+function imageFormFromJson(body: Record<string, unknown>, maxBytes: number): ImageForm {
+  const { image, 'image[]': imageArray, mask, ...fields } = body;
+  return {
+    fields,
+    image: decodeImageField(image ?? imageArray, 'image', maxBytes),
+    mask: decodeImageField(mask, 'mask', maxBytes),
+  };
 }

@@ -75,10 +75,24 @@ describe('bad input battery', () => {
   test('malformed JSON → 400 invalid_json', async () => expectError(await postRaw(gen, '{"prompt": ', 'application/json'), 400, 'invalid_json'));
   test('empty JSON body → 400 invalid_json', async () => expectError(await postRaw(gen, '', 'application/json'), 400, 'invalid_json'));
   test('wrong content type → 415', async () => expectError(await postRaw(gen, 'prompt=a', 'text/plain'), 415, 'unsupported_media_type'));
-  test('JSON sent to the edit endpoint → 415 naming multipart', async () => {
-    const res = await postJson(edit, { prompt: 'a' });
+  test('plain text sent to the edit endpoint → 415 naming JSON and multipart', async () => {
+    const res = await postRaw(edit, 'prompt=a', 'text/plain');
     expectError(res, 415, 'unsupported_media_type');
     assert.match(res.body.error.message, /multipart\/form-data/);
+    assert.match(res.body.error.message, /application\/json/);
+  });
+  test('JSON edit without an image → 400 missing_image', async () => expectError(await postJson(edit, { prompt: 'a' }), 400, 'missing_image', 'image'));
+  test('JSON edit whose image is not base64 (e.g. a URL) → 400 invalid_image saying URLs are not fetched', async () => {
+    const res = await postJson(edit, { prompt: 'a', image: 'https://example.com/cat.png' });
+    expectError(res, 400, 'invalid_image', 'image');
+    assert.match(res.body.error.message, /not fetched/);
+  });
+  test('JSON edit whose base64 is not an image → 400 invalid_image', async () => {
+    expectError(await postJson(edit, { prompt: 'a', image: Buffer.from('hello world').toString('base64') }), 400, 'invalid_image', 'image');
+  });
+  test('JSON edit with an image over the upload limit → 413 file_too_large', async () => {
+    const huge = Buffer.concat([png, Buffer.alloc(300 * 1024)]).toString('base64');
+    expectError(await postJson(edit, { prompt: 'a', image: huge }), 413, 'file_too_large', 'image');
   });
   test('JSON body over 1 MiB → 413', async () => {
     expectError(await postRaw(gen, JSON.stringify({ prompt: 'a', pad: 'x'.repeat(1_100_000) }), 'application/json'), 413, 'request_too_large');

@@ -109,6 +109,18 @@ describe('the agent skill contract', () => {
     assert.ok(distance > 100, `outputs of red and blue inputs differ in colour (distance ${distance.toFixed(1)})`);
   });
 
+  test('edit with JSON: the image as base64 or a data: URL, for clients that cannot send multipart', async () => {
+    const png = await solidPng(256, 256, [30, 160, 40]);
+    for (const image of [png.toString('base64'), `data:image/png;base64,${png.toString('base64')}`]) {
+      const res = await postJson(`${server.url}/v1/images/async_edit`, { prompt: 'Make it autumn', image, size: '256x256', n: 2 });
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      const done = await pollTask(server.url, res.body.task_id);
+      assert.equal(done.status, 'completed');
+      assert.equal(done.data.length, 2);
+      assert.match(done.data[0].url, /\/outputs\/edit_[a-f0-9]{32}\.png$/);
+    }
+  });
+
   test('unknown task id: HTTP 404 with "status": "failed" so a naive poller stops', async () => {
     for (const id of ['8b9cad0e1f20', 'a'.repeat(32), '..%2F..%2Fetc%2Fpasswd']) {
       const res = await getJson(`${server.url}/v1/images/tasks/${id}`);

@@ -220,8 +220,11 @@ describe('OpenAI endpoints over raw HTTP', () => {
       },
     });
     const editAsJson = await postJson(`${server.url}/v1/images/edits`, { prompt: 'make it blue' });
-    assert.equal(editAsJson.status, 415);
-    assert.equal(editAsJson.body.error.code, 'unsupported_media_type');
+    assert.equal(editAsJson.status, 400);
+    assert.equal(editAsJson.body.error.code, 'missing_image');
+    const editAsText = await request(`${server.url}/v1/images/edits`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'x' });
+    assert.equal(editAsText.status, 415);
+    assert.equal(editAsText.body.error.code, 'unsupported_media_type');
     const notAnImage = await request(`${server.url}/v1/images/edits`, {
       method: 'POST', body: form({ prompt: 'x' }, { image: { data: Buffer.from('not a png at all') } }),
     });

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { TaskRecord } from '../../interfaces.js';
 import { EditRequest, GenerateRequest, toTaskParams } from '../../tasks/params.js';
-import type { AppDeps } from '../context.js';
+import { jsonEditBodyLimit, maxUploadBytes, type AppDeps } from '../context.js';
 import { editSubmission, submitMeta } from '../imageSubmit.js';
 import { readImageForm } from '../multipart.js';
 import { ref, submitBody, submitErrors, SubmitHeaders } from '../schemas.js';
@@ -30,13 +30,16 @@ export async function asyncTaskRoutes(app: FastifyInstance, deps: AppDeps) {
 
   app.post('/v1/images/async_edit', {
     attachValidation: true,
+    bodyLimit: jsonEditBodyLimit(deps.config),
     schema: {
-      summary: 'Queue an image edit task (multipart: image + prompt)', tags: ['async'], consumes: ['multipart/form-data'],
+      summary: 'Queue an image edit task (multipart: image + prompt)',
+      description: 'Also accepts a JSON object with the image base64-encoded (or a data: URL) in "image", for clients that cannot send multipart.',
+      tags: ['async'], consumes: ['multipart/form-data'],
       body: submitBody(EditRequest), headers: SubmitHeaders,
       response: { 200: ref.submit('Queued: poll GET /v1/images/tasks/{task_id}.'), ...submitErrors },
     },
   }, async (request) => {
-    const form = await readImageForm(request);
+    const form = await readImageForm(request, maxUploadBytes(deps.config));
     const edit = await editSubmission(form, deps.config.maxInputPixels);
     const { task } = await deps.tasks.submit({ ...edit, ...submitMeta(request, form.fields, deps.config) });
     return accepted(task);

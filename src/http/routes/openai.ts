@@ -12,7 +12,7 @@ import type { TaskRecord } from '../../interfaces.js';
 import { presentImage } from '../../tasks/present.js';
 import { EditRequest, GenerateRequest, toTaskParams } from '../../tasks/params.js';
 import type { SubmitInput } from '../../tasks/service.js';
-import { baseUrlOf, type AppDeps } from '../context.js';
+import { baseUrlOf, jsonEditBodyLimit, maxUploadBytes, type AppDeps } from '../context.js';
 import { sendError } from '../errors.js';
 import { editSubmission, submitMeta } from '../imageSubmit.js';
 import { readImageForm } from '../multipart.js';
@@ -165,13 +165,14 @@ export async function openaiRoutes(app: FastifyInstance, deps: AppDeps) {
 
   app.post('/v1/images/edits', {
     attachValidation: true,
+    bodyLimit: jsonEditBodyLimit(deps.config),
     schema: {
       summary: 'Edit an image and wait for the result (OpenAI-compatible; multipart: image or image[], prompt, optional mask)',
       tags: ['openai'], consumes: ['multipart/form-data'], body: EditsBody, headers: SubmitHeaders, response: responses,
     },
   }, async (request, reply) => {
-    const form = await readImageForm(request);
-    const edit = await editSubmission({ ...form, fields: fromOpenAI(form.fields) as Record<string, string> }, deps.config.maxInputPixels);
+    const form = await readImageForm(request, maxUploadBytes(deps.config));
+    const edit = await editSubmission({ ...form, fields: fromOpenAI(form.fields) }, deps.config.maxInputPixels);
     return submitAndWait(request, reply, deps, { ...edit, ...submitMeta(request, form.fields, deps.config) }, shutdown.signal);
   });
 
