@@ -118,6 +118,9 @@ export function skillDoc(input: SkillDocInput): string {
     `The image may be a PNG, JPEG or WebP file of up to ${config.maxUploadMb} MiB. Without a \`size\` field the result keeps ` +
       'its aspect ratio at about one megapixel. The optional fields of Option A work here too, sent as form fields.',
     '',
+    'If your tool cannot send `multipart/form-data`, send the same request as JSON instead, with the file\'s bytes ' +
+      'base64-encoded in `"image"` (a `data:image/png;base64,...` URL works too; image URLs are not fetched).',
+    '',
     '#### Task Response (For both options)',
     ...jsonBlock({ task_id: '8b9cad0e1f20', status: 'processing' }),
     '',
