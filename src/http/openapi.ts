@@ -88,6 +88,10 @@ export async function registerOpenApi(app: FastifyInstance, config: Config): Pro
   // Response schemas document the answers; replies are serialized exactly as without them
   // (JSON.stringify, Fastify's own default), so no schema can drop or reorder a contract field.
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+  // Request schemas are documentation for Fastify: validation is ours (src/tasks/params.ts and
+  // each route's checks). Fastify's Ajv would otherwise rewrite bodies before we see them
+  // (coercing null to 0, inserting defaults), changing what a request means.
+  app.setValidatorCompiler(() => () => true);
   for (const schema of SHARED_SCHEMAS) app.addSchema(schema);
 
   await app.register(swagger, {

@@ -99,10 +99,22 @@ describe('bad input battery', () => {
   });
 
   test('agent-style JSON (Python literals, single quotes, trailing commas) is accepted', async () => {
-    const res = await postRaw(gen, "{'prompt': 'a cat\\'s \"hat\"', 'n': 1, 'negative_prompt': None, 'x': True, 'y': [False,],}", 'application/json');
+    const res = await postRaw(gen,
+      "{'prompt': 'a cat\\'s \"hat\"', 'n': None, 'seed': None, 'size': None, 'guidance_scale': None, 'negative_prompt': None, 'x': True, 'y': [False,],}",
+      'application/json');
     assert.equal(res.status, 200, JSON.stringify(res.body));
     const done = await pollTask(server.url, res.body.task_id);
     assert.equal(done.status, 'completed');
+    // None means "not given": defaults apply, the seed is random, nothing is coerced to 0.
+    const task = await server.queue.get(res.body.task_id);
+    assert.equal(task?.params.prompt, 'a cat\'s "hat"');
+    assert.deepEqual([task?.params.n, task?.params.width, task?.params.height], [1, 1024, 1024]);
+    assert.equal(task?.params.guidance_scale, undefined);
+    assert.equal(task?.params.negative_prompt, undefined);
+    const again = await postRaw(gen, "{'prompt': 'same', 'seed': None}", 'application/json');
+    const other = await postRaw(gen, "{'prompt': 'same', 'seed': None}", 'application/json');
+    const seeds = await Promise.all([again, other].map(async (r) => (await server.queue.get(r.body.task_id))?.params.seed));
+    assert.notEqual(seeds[0], seeds[1], 'a None seed is random, not 0');
   });
 
   test('edit without an image → 400 missing_image', async () => expectError(await editWith({ prompt: 'a' }), 400, 'missing_image', 'image'));
@@ -160,6 +172,6 @@ describe('bad input battery', () => {
     assert.equal(res.status, 200);
     assert.equal((await pollTask(server.url, res.body.task_id)).status, 'completed');
     const list = await server.queue.list({ limit: 100 });
-    assert.equal(list.tasks.length, 2, 'only the two valid submissions became tasks');
+    assert.equal(list.tasks.length, 4, 'only the four valid submissions became tasks');
   });
 });

@@ -119,6 +119,11 @@ describe('the agent skill contract', () => {
       assert.equal(done.data.length, 2);
       assert.match(done.data[0].url, /\/outputs\/edit_[a-f0-9]{32}\.png$/);
     }
+    // Without a size, a JSON edit keeps the input's aspect like a multipart one (2:1 here).
+    const wide = await solidPng(600, 300, [30, 160, 40]);
+    const res = await postJson(`${server.url}/v1/images/async_edit`, { prompt: 'wide', image: wide.toString('base64') });
+    const done = await pollTask(server.url, res.body.task_id);
+    assert.deepEqual([done.data[0].width, done.data[0].height], [1456, 720]);
   });
 
   test('unknown task id: HTTP 404 with "status": "failed" so a naive poller stops', async () => {

@@ -17,7 +17,6 @@ export function accepted(task: TaskRecord) {
 
 export async function asyncTaskRoutes(app: FastifyInstance, deps: AppDeps) {
   app.post('/v1/images/async_generate', {
-    attachValidation: true,
     schema: {
       summary: 'Queue an image generation task', tags: ['async'], body: submitBody(GenerateRequest), headers: SubmitHeaders,
       response: { 200: ref.submit('Queued: poll GET /v1/images/tasks/{task_id}.'), ...submitErrors },
@@ -29,7 +28,6 @@ export async function asyncTaskRoutes(app: FastifyInstance, deps: AppDeps) {
   });
 
   app.post('/v1/images/async_edit', {
-    attachValidation: true,
     bodyLimit: jsonEditBodyLimit(deps.config),
     schema: {
       summary: 'Queue an image edit task (multipart: image + prompt)',

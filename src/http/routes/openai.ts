@@ -151,7 +151,6 @@ export async function openaiRoutes(app: FastifyInstance, deps: AppDeps) {
   app.addHook('preClose', async () => shutdown.abort());
 
   app.post('/v1/images/generations', {
-    attachValidation: true,
     schema: {
       summary: 'Generate images and wait for them (OpenAI-compatible)', tags: ['openai'],
       body: GenerationsBody, headers: SubmitHeaders, response: responses,
@@ -164,7 +163,6 @@ export async function openaiRoutes(app: FastifyInstance, deps: AppDeps) {
   });
 
   app.post('/v1/images/edits', {
-    attachValidation: true,
     bodyLimit: jsonEditBodyLimit(deps.config),
     schema: {
       summary: 'Edit an image and wait for the result (OpenAI-compatible; multipart: image or image[], prompt, optional mask)',

@@ -67,9 +67,8 @@ export async function taskControlRoutes(app: FastifyInstance, deps: AppDeps) {
 
   app.get<{ Querystring: Record<string, unknown> }>(
     '/v1/images/tasks',
-    // The schema documents the query; our own checks give the errors (attachValidation keeps Ajv's out).
+    // The schema documents the query; our own checks give the errors (see openapi.ts).
     {
-      attachValidation: true,
       schema: {
         summary: 'List your tasks, newest first', tags: ['tasks'], querystring: QUERY_DOCS,
         response: { 200: ref.taskList('One page of tasks.'), 400: ref.error('Invalid status, limit or cursor.') },

@@ -68,7 +68,6 @@ export async function taskStatusRoutes(app: FastifyInstance, deps: AppDeps) {
   app.get<{ Params: { task_id: string }; Querystring: { wait?: string } }>(
     '/v1/images/tasks/:task_id',
     {
-      attachValidation: true, // the querystring schema documents ?wait; parseWait gives the errors
       schema: {
         summary: 'Poll a task until status is completed (?wait=N holds the answer up to N s until it finishes)',
         tags: ['tasks'],
