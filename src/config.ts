@@ -39,7 +39,7 @@ export const OPTIONS = {
   },
   worker: {
     env: 'ZIMAGE_WORKER', flag: '--worker', kind: 'bool', default: 'true',
-    doc: 'Run the engine worker in this process. `--no-worker` serves the API only.',
+    doc: 'Run the engine worker in this process. `--no-worker` serves the API only: tasks are accepted and wait in the queue until the server runs with a worker again (the embedded queue is not shared with separate worker processes).',
   },
   maxAttempts: {
     env: 'ZIMAGE_MAX_ATTEMPTS', flag: '--max-attempts', kind: 'int', default: '3', min: 1, max: 100,
@@ -67,7 +67,7 @@ export const OPTIONS = {
   },
   retentionHours: {
     env: 'ZIMAGE_RETENTION_HOURS', flag: '--retention-hours', kind: 'number', default: '168', min: 0.001, max: 1e6,
-    doc: 'Finished tasks and their images are deleted after this many hours; polling one then answers `expired`.',
+    doc: 'Finished tasks\' images, uploads and prompts are deleted after this many hours; polling such a task then answers `failed` with code `expired` (for 30 more days, then 404).',
   },
   shutdownGraceSeconds: {
     env: 'ZIMAGE_SHUTDOWN_GRACE_SECONDS', flag: '--shutdown-grace-seconds', kind: 'number', default: '10', min: 0, max: 3600,

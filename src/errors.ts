@@ -41,6 +41,14 @@ function typeForStatus(status: number): ApiErrorType {
 export const invalid = (code: string, message: string, param: string | null = null) =>
   new ApiError(400, code, message, param);
 
+/** The queue holds as many waiting tasks as it may (ZIMAGE_MAX_QUEUE). */
+export class QueueFullError extends Error {
+  constructor(readonly queued: number) {
+    super(`the queue is full (${queued} tasks waiting)`);
+    this.name = 'QueueFullError';
+  }
+}
+
 /** A worker wrote with a claim token that is no longer current (the task was reclaimed or canceled). */
 export class LostClaimError extends Error {
   constructor(readonly taskId: string) {

@@ -97,6 +97,11 @@ export interface NewTask {
   maxAttempts?: number;
 }
 
+export interface EnqueueOptions {
+  /** Refuse (QueueFullError) when this many tasks are already queued. */
+  maxQueued?: number;
+}
+
 /** A task held by one worker. The token fences every write the worker makes. */
 export interface Claim {
   task: TaskRecord;
@@ -146,8 +151,11 @@ export interface TaskPage {
  */
 export interface Queue {
   readonly name: string;
-  /** Commits the task durably before resolving. Returns the existing task for a repeated idempotency key. */
-  enqueue(task: NewTask): Promise<{ task: TaskRecord; created: boolean }>;
+  /**
+   * Commits the task durably before resolving. Returns the existing task for a repeated
+   * idempotency key. Throws QueueFullError when `maxQueued` tasks are already waiting.
+   */
+  enqueue(task: NewTask, opts?: EnqueueOptions): Promise<{ task: TaskRecord; created: boolean }>;
   get(id: string): Promise<TaskRecord | undefined>;
   /** 0-based number of queued tasks ahead of this one; undefined unless queued. */
   position(id: string): Promise<number | undefined>;

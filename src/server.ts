@@ -39,7 +39,9 @@ export interface ServerOverrides {
 export async function startServer(config: Config, overrides: ServerOverrides = {}): Promise<ServerHandle> {
   const log = overrides.log ?? createLogger(config.logLevel);
   const { queue, release, db } = await openQueue(config);
-  const cleanups: Array<() => Promise<void> | void> = [release, () => queue.close()];
+  // Run in order on close; later parts are unshifted so they close first. The database closes
+  // before the data-directory lock is let go, so no other process can open it in between.
+  const cleanups: Array<() => Promise<void> | void> = [() => queue.close(), release];
   try {
     const storage = await LocalStorage.open(config.dataDir);
     const engine = config.worker ? (overrides.engine ?? (await createEngine(config, log))) : null;

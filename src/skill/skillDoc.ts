@@ -46,7 +46,7 @@ function fieldLines(): string[] {
 }
 
 function engineLines(engine: SkillEngine | null): string[] {
-  if (!engine) return ['-   **Engine**: this node only queues tasks; separate worker nodes render them.'];
+  if (!engine) return ['-   **Engine**: none right now: tasks are accepted and wait in the queue until the server runs with its engine worker again.'];
   const model = engine.state.model ? ` (model \`${engine.state.model}\`)` : '';
   const state = engine.state.state === 'loading' ? 'loading (tasks wait in the queue until it is ready)'
     : engine.state.state === 'error' ? `failed to load: ${engine.state.message ?? 'see the server log'} (GET /health shows the engine's state)`

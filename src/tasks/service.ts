@@ -1,4 +1,4 @@
-import { ApiError } from '../errors.js';
+import { ApiError, QueueFullError } from '../errors.js';
 import { newTaskId } from '../ids.js';
 import {
   FINAL_STATES, type ListOptions, type Queue, type Storage, type TaskKind, type TaskPage, type TaskParams, type TaskRecord,
@@ -89,12 +89,18 @@ export class TaskService {
   }
 
   /** Stores the uploads, then commits the task. Resolves only once the task is durable. */
+  private queueFull(queued: number): ApiError {
+    return new ApiError(503, 'queue_full',
+      `The queue is full (${queued} tasks waiting). Wait and submit again; Retry-After says when.`, null,
+      'unavailable_error', Math.max(5, Math.ceil(this.eta.averageSeconds() ?? 5)));
+  }
+
   async submit(input: SubmitInput): Promise<{ task: TaskRecord; created: boolean }> {
-    const stats = await this.queue.stats();
-    if (stats.queued >= this.opts.maxQueue) {
-      throw new ApiError(503, 'queue_full',
-        `The queue is full (${stats.queued} tasks waiting). Wait and submit again; Retry-After says when.`, null,
-        'unavailable_error', Math.max(5, Math.ceil(this.eta.averageSeconds() ?? 5)));
+    // A cheap early refusal before uploads are stored; the enqueue transaction makes the real check.
+    // A repeated idempotency key skips it, so a retry still finds its task when the queue is full.
+    if (!input.idempotencyKey) {
+      const { queued } = await this.queue.stats();
+      if (queued >= this.opts.maxQueue) throw this.queueFull(queued);
     }
     const keys: string[] = [];
     try {
@@ -110,14 +116,14 @@ export class TaskService {
       const out = await this.queue.enqueue({
         kind: input.kind, params: input.params, inputKey, maskKey, owner: input.owner,
         idempotencyKey: input.idempotencyKey, webhookUrl: input.webhookUrl, maxAttempts: this.opts.maxAttempts,
-      });
+      }, { maxQueued: this.opts.maxQueue });
       // A repeated idempotency key returns the first task; the new uploads are not needed.
       if (!out.created) await Promise.all(keys.map((k) => this.storage.delete(k)));
       else if (out.task.webhookUrl) this.opts.webhooks?.accepted(out.task, input.webhookBaseUrl ?? null);
       return out;
     } catch (err) {
       await Promise.all(keys.map((k) => this.storage.delete(k).catch(() => undefined)));
-      throw err;
+      throw err instanceof QueueFullError ? this.queueFull(err.queued) : err;
     }
   }
 
@@ -164,23 +170,25 @@ export class TaskService {
    */
   async waitUntilFinal(id: string, timeoutMs: number, signal?: AbortSignal): Promise<TaskRecord | undefined> {
     const isFinal = (t: TaskRecord) => FINAL_STATES.includes(t.state);
-    let task = await this.queue.get(id);
-    if (!task || isFinal(task) || timeoutMs <= 0 || signal?.aborted) return task;
-    await new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        unsubscribe();
-        signal?.removeEventListener('abort', done);
-        resolve();
-      };
-      const timer = setTimeout(done, timeoutMs);
-      const unsubscribe = this.queue.subscribe((e) => {
-        if (e.taskId === id && (e.type === 'completed' || e.type === 'failed' || e.type === 'canceled')) done();
-      });
-      signal?.addEventListener('abort', done);
+    // Subscribe before reading, so a final event between the read and the subscription is not missed.
+    let finished!: () => void;
+    const final = new Promise<void>((resolve) => { finished = resolve; });
+    const unsubscribe = this.queue.subscribe((e) => {
+      if (e.taskId === id && (e.type === 'completed' || e.type === 'failed' || e.type === 'canceled')) finished();
     });
-    task = await this.queue.get(id);
-    return task;
+    try {
+      const task = await this.queue.get(id);
+      if (!task || isFinal(task) || timeoutMs <= 0 || signal?.aborted) return task;
+      let timer: NodeJS.Timeout | undefined;
+      const onAbort = () => finished();
+      signal?.addEventListener('abort', onAbort);
+      await Promise.race([final, new Promise<void>((resolve) => { timer = setTimeout(resolve, timeoutMs); })]);
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      return await this.queue.get(id);
+    } finally {
+      unsubscribe();
+    }
   }
 
   close(): void {

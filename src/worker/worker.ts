@@ -2,8 +2,24 @@ import { newWorkerId } from '../ids.js';
 import type { Claim } from '../interfaces.js';
 import { runTask, type RunDeps } from './runTask.js';
 
+const ENGINE_POLL_MS = 200;
+
+/** Resolves after ms, or at once when the signal aborts. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done);
+    if (signal.aborted) done();
+  });
+}
+
 /** The loop's explicit states, for logs and tests. */
-export type WorkerState = 'idle' | 'claiming' | 'running' | 'stopping' | 'stopped';
+export type WorkerState = 'waiting_for_engine' | 'idle' | 'claiming' | 'running' | 'stopping' | 'stopped';
 
 /**
  * Claims tasks one at a time and runs them on its engine (one engine run at a time per
@@ -33,6 +49,14 @@ export class Worker {
     const { queue, log } = this.deps;
     while (!this.stopRequested) {
       try {
+        // Claim only while the engine can run: tasks submitted during a model load (or while
+        // a crashed worker restarts, or after a load error) wait in the queue, attempts and
+        // task timeout untouched, instead of failing one after another.
+        if (this.deps.engine.state().state !== 'ready') {
+          this.current = 'waiting_for_engine';
+          await sleep(ENGINE_POLL_MS, this.wake.signal);
+          continue;
+        }
         this.current = 'claiming';
         const claim = await queue.claim(this.id);
         if (!claim) {
@@ -45,7 +69,7 @@ export class Worker {
         await runTask(claim, this.deps, this.shutdown.signal);
       } catch (err) {
         log.error({ err, worker: this.id }, 'worker loop error; continuing');
-        await new Promise((r) => setTimeout(r, 500));
+        await sleep(500, this.wake.signal);
       } finally {
         this.running = undefined;
       }

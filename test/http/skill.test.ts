@@ -185,7 +185,7 @@ describe('GET /SKILL.md: base URL, engine, auth and extras follow the configurat
     const server = await startTestServer({ worker: false });
     t.after(() => server.close());
     const doc = await fetchDoc(server.url);
-    assert.match(doc.text, /\*\*Engine\*\*: this node only queues tasks; separate worker nodes render them\./);
+    assert.match(doc.text, /\*\*Engine\*\*: none right now: tasks are accepted and wait in the queue/);
     assert.doesNotMatch(doc.text, /WARNING/);
   });
 

@@ -6,10 +6,10 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
-import { LostClaimError } from '../../src/errors.js';
+import { LostClaimError, QueueFullError } from '../../src/errors.js';
 import type { NewTask } from '../../src/interfaces.js';
 import { DataDirInUseError, lockDataDir, openDatabase } from '../../src/queue/sqlite/open.js';
-import { SqliteQueue } from '../../src/queue/sqlite/queue.js';
+import { SqliteQueue, TOMBSTONE_MS } from '../../src/queue/sqlite/queue.js';
 import { tempDir } from '../helpers/server.js';
 
 const params = { prompt: 'p', n: 1, width: 256, height: 256, seed: 1, output_format: 'png', response_format: 'url' } as const;
@@ -146,6 +146,59 @@ describe('SqliteQueue', () => {
     const expired = await queue.get(t.id);
     assert.deepEqual([expired?.state, expired?.error?.code, expired?.result], ['failed', 'expired', null]);
     assert.deepEqual(await queue.expireFinished(clock), { count: 0, keys: [] });
+  });
+
+  test('a cancel requested before a crash or a shutdown ends canceled, announced as canceled', async () => {
+    const a = (await queue.enqueue(newTask())).task;
+    const b = (await queue.enqueue(newTask())).task;
+    const events: string[] = [];
+    queue.subscribe((e) => events.push(`${e.type}:${e.taskId === a.id ? 'a' : 'b'}`));
+    const claimA = (await queue.claim('w'))!;
+    await queue.cancel(a.id);
+    await queue.release(claimA); // graceful shutdown hands back a task whose cancel was asked for
+    const claimB = (await queue.claim('w'))!;
+    await queue.cancel(b.id);
+    queue.close();
+    queue = open(); // the process died with b running and its cancel requested
+    queue.subscribe((e) => events.push(`${e.type}:${e.taskId === a.id ? 'a' : 'b'}`));
+    assert.equal(await queue.recover({ all: true }), 1);
+    assert.deepEqual(rows().map((r) => r.state), ['canceled', 'canceled']);
+    assert.deepEqual(events, ['started:a', 'cancel_requested:a', 'canceled:a', 'started:b', 'cancel_requested:b', 'canceled:b']);
+    assert.ok(claimB);
+  });
+
+  test('the queue-full check is part of enqueue; a repeated idempotency key still finds its task', async () => {
+    const first = await queue.enqueue(newTask({ idempotencyKey: 'k' }), { maxQueued: 2 });
+    await queue.enqueue(newTask(), { maxQueued: 2 });
+    await assert.rejects(queue.enqueue(newTask(), { maxQueued: 2 }), (e: unknown) => e instanceof QueueFullError && e.queued === 2);
+    const again = await queue.enqueue(newTask({ idempotencyKey: 'k' }), { maxQueued: 2 });
+    assert.deepEqual([again.created, again.task.id], [false, first.task.id]);
+    assert.equal(rows().length, 2);
+  });
+
+  test('a finished task keeps the step count it reached', async () => {
+    await queue.enqueue(newTask());
+    const claim = (await queue.claim('w'))!;
+    await queue.progress(claim, { step: 8, total: 8 });
+    await queue.complete(claim, { outputs: [], engine: 'x', synthetic: true });
+    assert.deepEqual((await queue.get(claim.task.id))?.progress, { step: 8, total: 8 });
+  });
+
+  test('tombstones keep no prompt, webhook or idempotency key, and are deleted 30 days later', async () => {
+    const t = (await queue.enqueue(newTask({ idempotencyKey: 'k', webhookUrl: 'https://example.com/hook' }))).task;
+    const claim = (await queue.claim('w'))!;
+    await queue.complete(claim, { outputs: [], engine: 'x', synthetic: true });
+    clock += 10;
+    assert.equal((await queue.expireFinished(clock)).count, 1);
+    const tomb = (await queue.get(t.id))!;
+    assert.deepEqual([tomb.params.prompt, tomb.webhookUrl, tomb.idempotencyKey, tomb.error?.code], [undefined, null, null, 'expired']);
+    assert.notEqual((await queue.enqueue(newTask({ idempotencyKey: 'k' }))).task.id, t.id, 'the key is free again');
+    clock += TOMBSTONE_MS - 1000;
+    await queue.expireFinished(clock - 3600_000);
+    assert.ok(await queue.get(t.id), 'still answers expired');
+    clock += 2000;
+    await queue.expireFinished(clock - 3600_000);
+    assert.equal(await queue.get(t.id), undefined);
   });
 
   test('one process per data directory: a second lock is refused, and freed when the holder goes', () => {

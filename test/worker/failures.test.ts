@@ -90,3 +90,31 @@ test('a run longer than the task timeout is stopped and fails with timeout', asy
   assert.equal(task.attempts, 1);
   assert.equal(nextDone.status, 'completed');
 });
+
+test('tasks submitted while the engine loads wait queued (no attempt, no timeout spent) and run once it is ready', async () => {
+  let ready = false;
+  const inner = new SyntheticEngine({ stepMs: 0 });
+  const loading: Engine = {
+    name: 'slow-start', synthetic: true,
+    state: () => (ready ? inner.state() : { state: 'loading', message: 'loading the model' }),
+    start: async () => {},
+    defaultSteps: () => 8,
+    run: (job, ctx) => inner.run(job, ctx),
+    close: async () => {},
+  };
+  const server = await startTestServer({ taskTimeoutSeconds: 1 }, { engine: loading });
+  try {
+    const res = await postJson(`${server.url}/v1/images/async_generate`, { prompt: 'early', size: '256x256' });
+    await new Promise((r) => setTimeout(r, 1500)); // longer than the task timeout
+    const waiting = await server.queue.get(res.body.task_id);
+    assert.deepEqual([waiting?.state, waiting?.attempts], ['queued', 0]);
+    const health = await (await fetch(`${server.url}/health`)).json();
+    assert.deepEqual([health.ready, health.engine.state], [false, 'loading']);
+    ready = true;
+    const done = await pollTask(server.url, res.body.task_id);
+    assert.equal(done.status, 'completed');
+    assert.equal((await server.queue.get(res.body.task_id))?.attempts, 1);
+  } finally {
+    await server.close();
+  }
+});

@@ -14,7 +14,7 @@ export async function healthRoutes(app: FastifyInstance, deps: AppDeps) {
       ready: !engine || state?.state === 'ready',
       engine: engine
         ? { name: engine.name, synthetic: engine.synthetic, ...state }
-        : { name: null, state: 'none', message: 'this node runs no worker (--no-worker); tasks run on worker nodes' },
+        : { name: null, state: 'none', message: 'this server runs no engine worker (ZIMAGE_WORKER=false): tasks wait in the queue until it runs with a worker again' },
       queue: { backend: deps.queue.name, queued: stats.queued, running: stats.running },
     };
   });

@@ -1,12 +1,13 @@
 import { EventEmitter } from 'node:events';
 import type Database from 'better-sqlite3';
-import { invalid, LostClaimError } from '../../errors.js';
+import { invalid, LostClaimError, QueueFullError } from '../../errors.js';
 import { newTaskId, newToken } from '../../ids.js';
 import type {
-  Claim, ListOptions, NewTask, Queue, QueueStats, TaskError, TaskEvent, TaskEventType, TaskPage,
+  Claim, EnqueueOptions, ListOptions, NewTask, Queue, QueueStats, TaskError, TaskEvent, TaskEventType, TaskPage,
   TaskProgress, TaskRecord, TaskResult, TaskState,
 } from '../../interfaces.js';
 import { rowToTask, type TaskRow } from './rows.js';
+import { EXPIRED_ERROR, exhaustedError } from './taskErrors.js';
 import { prepareStatements, type Statements } from './statements.js';
 
 export interface SqliteQueueOptions {
@@ -17,18 +18,8 @@ export interface SqliteQueueOptions {
   now?: () => number;
 }
 
-const EXHAUSTED = (attempts: number): TaskError => ({
-  code: 'attempts_exhausted',
-  message: `The task was started ${attempts} times and its worker stopped each time (crash or restart) before it finished. ` +
-    'Check the server log; submitting it again may work once the cause is fixed.',
-  retryable: true,
-});
-
-const EXPIRED: TaskError = {
-  code: 'expired',
-  message: 'This task finished longer ago than the retention period (ZIMAGE_RETENTION_HOURS), so its images were deleted. Submit it again.',
-  retryable: true,
-};
+/** How long an expired task still answers `expired` before its row is deleted (then: 404). */
+export const TOMBSTONE_MS = 30 * 24 * 3600_000;
 
 /**
  * The embedded durable queue. Every state change is one SQLite transaction, committed
@@ -56,12 +47,17 @@ export class SqliteQueue implements Queue {
     this.events.emit('task', event);
   }
 
-  async enqueue(input: NewTask): Promise<{ task: TaskRecord; created: boolean }> {
+  async enqueue(input: NewTask, opts: EnqueueOptions = {}): Promise<{ task: TaskRecord; created: boolean }> {
     const owner = input.owner ?? 'anonymous';
     const result = this.db.transaction(() => {
       if (input.idempotencyKey) {
         const existing = this.sql.byIdempotencyKey.get(owner, input.idempotencyKey) as TaskRow | undefined;
         if (existing) return { row: existing, created: false };
+      }
+      // Checked in the same transaction as the insert, so concurrent submits cannot overshoot.
+      if (opts.maxQueued !== undefined) {
+        const { n } = this.sql.countQueued.get() as { n: number };
+        if (n >= opts.maxQueued) throw new QueueFullError(n);
       }
       const id = newTaskId();
       this.sql.insert.run({
@@ -129,14 +125,15 @@ export class SqliteQueue implements Queue {
   }
 
   async claim(workerId: string): Promise<Claim | undefined> {
+    const exhausted: string[] = [];
     const claimed = this.relaxed(() => this.db.transaction(() => {
       for (;;) {
         const next = this.sql.nextQueued.get() as { seq: number; attempts: number; max_attempts: number; id: string } | undefined;
         if (!next) return undefined;
         if (next.attempts >= next.max_attempts) {
           // A task handed back by crashed workers too often: fail it instead of looping forever.
-          this.sql.finish.run({ seq: next.seq, state: 'failed', error: JSON.stringify(EXHAUSTED(next.attempts)), result: null, at: this.now() });
-          this.emit('failed', next.id);
+          this.finishRow(next.seq, 'failed', { error: exhaustedError(next.attempts) });
+          exhausted.push(next.id);
           continue;
         }
         const token = newToken();
@@ -145,6 +142,7 @@ export class SqliteQueue implements Queue {
         return { row: this.sql.byId.get(next.id) as TaskRow, token };
       }
     }).immediate());
+    for (const id of exhausted) this.emit('failed', id);
     if (!claimed) return undefined;
     this.emit('started', claimed.row.id);
     return { task: rowToTask(claimed.row), token: claimed.token };
@@ -169,32 +167,49 @@ export class SqliteQueue implements Queue {
     this.emit('progress', claim.task.id, progress);
   }
 
-  async complete(claim: Claim, result: TaskResult): Promise<void> {
+  /**
+   * The final write of a claimed task, fenced by its token. The last live progress is stored
+   * with it, so a finished task says how many steps it ran.
+   */
+  private finishClaimed(claim: Claim, state: 'completed' | 'failed' | 'canceled', out: { result?: TaskResult; error?: TaskError }) {
+    const progress = this.live.get(claim.task.id);
     const changes = this.sql.finishClaimed.run({
-      id: claim.task.id, token: claim.token, state: 'completed', result: JSON.stringify(result), error: null, at: this.now(),
+      id: claim.task.id, token: claim.token, state, at: this.now(),
+      result: out.result ? JSON.stringify(out.result) : null, error: out.error ? JSON.stringify(out.error) : null,
+      step: progress?.step ?? null, total: progress?.total ?? null,
     }).changes;
     this.fenced(claim, changes);
     this.live.delete(claim.task.id);
-    this.emit('completed', claim.task.id);
+    this.emit(state, claim.task.id);
+  }
+
+  /** Final write of a task that no worker holds (canceled while queued, exhausted, recovered). */
+  private finishRow(seq: number, state: 'failed' | 'canceled', out: { error?: TaskError } = {}) {
+    this.sql.finish.run({ seq, state, result: null, error: out.error ? JSON.stringify(out.error) : null, at: this.now() });
+  }
+
+  async complete(claim: Claim, result: TaskResult): Promise<void> {
+    this.finishClaimed(claim, 'completed', { result });
   }
 
   async fail(claim: Claim, error: TaskError, opts: { retry: boolean }): Promise<TaskState> {
     const row = this.sql.byId.get(claim.task.id) as TaskRow | undefined;
     const retry = opts.retry && !!row && row.attempts < row.max_attempts && row.cancel_requested === 0;
-    const changes = retry
-      ? this.sql.requeue.run({ id: claim.task.id, token: claim.token, error: JSON.stringify(error), refund: 0 }).changes
-      : this.sql.finishClaimed.run({
-        id: claim.task.id, token: claim.token, state: 'failed', result: null, error: JSON.stringify(error), at: this.now(),
-      }).changes;
-    this.fenced(claim, changes);
+    if (!retry) {
+      this.finishClaimed(claim, 'failed', { error });
+      return 'failed';
+    }
+    this.fenced(claim, this.sql.requeue.run({ id: claim.task.id, token: claim.token, error: JSON.stringify(error), refund: 0 }).changes);
     this.live.delete(claim.task.id);
-    this.emit(retry ? 'requeued' : 'failed', claim.task.id);
-    return retry ? 'queued' : 'failed';
+    this.emit('requeued', claim.task.id);
+    return 'queued';
   }
 
   async release(claim: Claim): Promise<void> {
-    const changes = this.sql.requeue.run({ id: claim.task.id, token: claim.token, error: null, refund: 1 }).changes;
-    this.fenced(claim, changes);
+    // A cancel asked for while the task ran is honoured, not carried into the next start.
+    const row = this.sql.byId.get(claim.task.id) as TaskRow | undefined;
+    if (row?.cancel_requested) return this.finishCanceled(claim);
+    this.fenced(claim, this.sql.requeue.run({ id: claim.task.id, token: claim.token, error: null, refund: 1 }).changes);
     this.live.delete(claim.task.id);
     this.emit('requeued', claim.task.id);
   }
@@ -204,7 +219,7 @@ export class SqliteQueue implements Queue {
       const row = this.sql.byId.get(id) as TaskRow | undefined;
       if (!row) return undefined;
       if (row.state === 'queued') {
-        this.sql.finish.run({ seq: row.seq, state: 'canceled', result: null, error: null, at: this.now() });
+        this.finishRow(row.seq, 'canceled');
         return 'canceled' as const;
       }
       if (row.state === 'running' && row.cancel_requested === 0) {
@@ -219,12 +234,7 @@ export class SqliteQueue implements Queue {
   }
 
   async finishCanceled(claim: Claim): Promise<void> {
-    const changes = this.sql.finishClaimed.run({
-      id: claim.task.id, token: claim.token, state: 'canceled', result: null, error: null, at: this.now(),
-    }).changes;
-    this.fenced(claim, changes);
-    this.live.delete(claim.task.id);
-    this.emit('canceled', claim.task.id);
+    this.finishClaimed(claim, 'canceled', {});
   }
 
   /**
@@ -233,20 +243,20 @@ export class SqliteQueue implements Queue {
    */
   async recover(opts: { all?: boolean } = {}): Promise<number> {
     const cutoff = opts.all ? Number.MAX_SAFE_INTEGER : this.now();
-    const ids = this.db.transaction(() => {
+    const outcomes = this.db.transaction(() => {
       const stale = this.sql.staleRunning.all(cutoff) as { seq: number; id: string; cancel_requested: number }[];
-      for (const row of stale) {
+      return stale.map((row) => {
         // A cancel asked for before the worker died is honoured rather than run again.
-        if (row.cancel_requested) this.sql.finish.run({ seq: row.seq, state: 'canceled', result: null, error: null, at: this.now() });
+        if (row.cancel_requested) this.finishRow(row.seq, 'canceled');
         else this.sql.abandon.run(row.seq);
-      }
-      return stale.map((s) => s.id);
+        return { id: row.id, event: row.cancel_requested ? 'canceled' as const : 'requeued' as const };
+      });
     }).immediate();
-    for (const id of ids) {
+    for (const { id, event } of outcomes) {
       this.live.delete(id);
-      this.emit('requeued', id);
+      this.emit(event, id);
     }
-    return ids.length;
+    return outcomes.length;
   }
 
   async expireFinished(before: number): Promise<{ count: number; keys: string[] }> {
@@ -258,8 +268,10 @@ export class SqliteQueue implements Queue {
         for (const out of result?.outputs ?? []) keys.push(out.file);
         if (row.input_key) keys.push(row.input_key);
         if (row.mask_key) keys.push(row.mask_key);
-        this.sql.expire.run({ seq: row.seq, error: JSON.stringify(EXPIRED), at: this.now() });
+        this.sql.expire.run({ seq: row.seq, error: JSON.stringify(EXPIRED_ERROR), at: this.now() });
       }
+      // Tombstones answer "expired" for a while, then go, so the table does not grow forever.
+      if (rows.length === 0) this.sql.purgeTombstones.run(this.now() - TOMBSTONE_MS);
       return { count: rows.length, keys };
     }).immediate();
   }

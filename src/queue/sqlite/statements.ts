@@ -30,7 +30,8 @@ export function prepareStatements(db: Database.Database) {
     ),
     heartbeat: db.prepare(`UPDATE tasks SET lease_expires_at = ? WHERE id = ? AND claim_token = ? AND ${running}`),
     finishClaimed: db.prepare(
-      `UPDATE tasks SET state = @state, result = @result, error = @error, finished_at = @at, claim_token = NULL, lease_expires_at = NULL
+      `UPDATE tasks SET state = @state, result = @result, error = @error, finished_at = @at, claim_token = NULL, lease_expires_at = NULL,
+         progress_step = COALESCE(@step, progress_step), progress_total = COALESCE(@total, progress_total)
        WHERE id = @id AND claim_token = @token AND ${running}`,
     ),
     finish: db.prepare(
@@ -51,10 +52,14 @@ export function prepareStatements(db: Database.Database) {
       `SELECT seq, result, input_key, mask_key FROM tasks
        WHERE finished_at IS NOT NULL AND finished_at < ? AND expired_at IS NULL LIMIT 500`,
     ),
+    // The tombstone keeps no prompt, webhook or idempotency key: only that the task existed.
     expire: db.prepare(
-      `UPDATE tasks SET state = 'failed', result = NULL, error = @error, input_key = NULL, mask_key = NULL, expired_at = @at
+      `UPDATE tasks SET state = 'failed', result = NULL, error = @error, input_key = NULL, mask_key = NULL, expired_at = @at,
+         params = json_remove(params, '$.prompt', '$.negative_prompt'), webhook_url = NULL, idempotency_key = NULL
        WHERE seq = @seq`,
     ),
+    purgeTombstones: db.prepare('DELETE FROM tasks WHERE expired_at IS NOT NULL AND expired_at < ?'),
+    countQueued: db.prepare(`SELECT COUNT(*) AS n FROM tasks WHERE state = 'queued'`),
     counts: db.prepare(`SELECT state, COUNT(*) AS n FROM tasks WHERE state IN ('queued', 'running') GROUP BY state`),
   };
 }
