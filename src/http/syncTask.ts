@@ -23,13 +23,19 @@ export interface WaitOptions {
   timeoutMs: number;
   /** Aborted when the server begins to close, so open waits answer at once instead of holding shutdown. */
   shutdown: AbortSignal;
+  /**
+   * Whether this request alone owns the task: it created it and sent no Idempotency-Key.
+   * A keyed task may be awaited by a retry of the same request, so a disconnect never cancels it.
+   */
+  cancelOnDisconnect: boolean;
 }
 
 /**
  * Waits until the task is final, the timeout passes, the client disconnects or the server
  * closes, whichever comes first.
  *
- * A client that disconnects while its task is still queued cancels it: nobody is left to
+ * A client that disconnects while its task is still queued cancels it (unless the task was
+ * submitted with an Idempotency-Key, which a retry may come back for): nobody is left to
  * receive the images, and the GPU time goes to the next caller. A task that is already
  * running keeps running to completion: the engine time is mostly spent, and its result
  * stays retrievable by id (logs, task listing) like any async task.
@@ -48,7 +54,7 @@ export async function waitForTask(request: FastifyRequest, reply: FastifyReply, 
   if (task && FINAL_STATES.includes(task.state)) return { outcome: 'final', task };
   if (opts.shutdown.aborted) return { outcome: 'shutdown' };
   if (leftEarly || life.signal.aborted) {
-    await cancelIfQueued(opts.tasks, taskId, opts.log);
+    if (opts.cancelOnDisconnect) await cancelIfQueued(opts.tasks, taskId, opts.log);
     return { outcome: 'disconnected' };
   }
   return { outcome: 'timeout' };

@@ -325,7 +325,8 @@ describe('OpenAI endpoints: disconnects, timeouts and shutdown', () => {
   test('a client that disconnects while its task is queued cancels it; one whose task runs does not', async (t) => {
     const slow = await startTestServer({ syntheticStepMs: 50 }, { shutdownGraceMs: 0 });
     t.after(() => slow.close());
-    const first = await postJson(`${slow.url}/v1/images/async_generate`, { prompt: 'occupy the worker', size: '256x256', num_inference_steps: 20 });
+    // 60 steps x 50 ms: the worker stays busy long enough for the queued cases, even on a slow machine.
+    const first = await postJson(`${slow.url}/v1/images/async_generate`, { prompt: 'occupy the worker', size: '256x256', num_inference_steps: 60 });
     const firstId: string = first.body.task_id;
     await waitFor('the first task to run', () => (stateOf(slow, firstId) === 'running' ? true : undefined));
 
@@ -336,6 +337,20 @@ describe('OpenAI endpoints: disconnects, timeouts and shutdown', () => {
     assert.equal(((await queuedReq) as Error).name, 'AbortError');
     await waitFor('the queued sync task to be canceled', () => (stateOf(slow, queued.id) === 'canceled' ? true : undefined));
     assert.equal(stateOf(slow, firstId), 'running', 'the other task is untouched');
+
+    // With an Idempotency-Key a retry may come back for the task, so a disconnect leaves it queued.
+    const keyedAbort = new AbortController();
+    const keyedReq = fetch(`${slow.url}/v1/images/generations`, {
+      method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': 'retry-me' }, body: body(2), signal: keyedAbort.signal,
+    }).catch((err: Error) => err);
+    const keyed = await waitFor('the keyed sync task to be queued', () => dbTasks(slow).find((r) => r.id !== firstId && r.id !== queued.id));
+    keyedAbort.abort();
+    assert.equal(((await keyedReq) as Error).name, 'AbortError');
+    const retried = await request(`${slow.url}/v1/images/generations`, {
+      method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': 'retry-me' }, body: body(2),
+    });
+    assert.equal(retried.status, 200, JSON.stringify(retried.body));
+    assert.equal(retried.headers.get('x-task-id'), keyed.id, 'the retry got the same task, completed');
 
     const runningAbort = new AbortController();
     const runningReq = post(slow.url, 10, runningAbort.signal).catch((err: Error) => err);

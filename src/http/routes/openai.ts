@@ -112,12 +112,13 @@ function taskEnded(task: TaskRecord): { error: ApiError; retry: boolean } {
 
 /** Queues the task, waits for it, and answers in OpenAI's shapes. */
 async function submitAndWait(request: FastifyRequest, reply: FastifyReply, deps: AppDeps, input: SubmitInput, shutdown: AbortSignal) {
-  const { task } = await deps.tasks.submit(input);
+  const { task, created } = await deps.tasks.submit(input);
   reply.header('x-task-id', task.id);
   const baseUrl = baseUrlOf(request, deps.config);
   const pollHint = `Poll GET ${baseUrl}/v1/images/tasks/${task.id} until "status" is "completed", then read data[].`;
   const waited = await waitForTask(request, reply, task.id, {
     tasks: deps.tasks, log: request.log, timeoutMs: deps.config.syncTimeoutSeconds * 1000, shutdown,
+    cancelOnDisconnect: created && !input.idempotencyKey,
   });
   // A resubmit would queue a duplicate of a task that is still going: never retry these.
   const noRetry = () => reply.header('x-should-retry', 'false');
