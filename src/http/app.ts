@@ -4,6 +4,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import { maxUploadBytes, type AppDeps } from './context.js';
 import { installErrorHandlers } from './errors.js';
 import { installLenientJson } from './lenientJson.js';
+import { installClosing } from './lifetime.js';
 import { registerOpenApi } from './openapi.js';
 import { asyncTaskRoutes } from './routes/asyncTasks.js';
 import { healthRoutes } from './routes/health.js';
@@ -30,18 +31,19 @@ const FEATURES: Array<(app: FastifyInstance, deps: AppDeps) => Promise<void>> = 
   openaiRoutes,
 ];
 
-export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+export async function buildApp(baseDeps: Omit<AppDeps, 'closing'>): Promise<FastifyInstance> {
   const app = Fastify({
-    loggerInstance: deps.log as unknown as FastifyBaseLogger,
+    loggerInstance: baseDeps.log as unknown as FastifyBaseLogger,
     // Per-request access logs are off: at poll rates they would dominate the log; task lifecycle is logged instead.
     logController: new LogController({ disableRequestLogging: true }),
     // JSON bodies are small; uploads go through multipart with their own limit.
     bodyLimit: 1024 * 1024,
-    return503OnClosing: true,
+    return503OnClosing: false, // installClosing answers in our error shape instead
     forceCloseConnections: 'idle',
     routerOptions: { ignoreTrailingSlash: true },
   });
   installErrorHandlers(app);
+  const deps: AppDeps = { ...baseDeps, closing: installClosing(app) };
   await app.register(multipart, {
     limits: { fileSize: maxUploadBytes(deps.config), files: 2, fields: 40, parts: 42, fieldSize: 64 * 1024, headerPairs: 200 },
   });

@@ -12,6 +12,8 @@ export interface AppDeps {
   storage: Storage;
   engine: Engine | null;
   log: Logger;
+  /** Aborted when the server begins to close (set by buildApp). */
+  closing: AbortSignal;
 }
 
 const HOST_RE = /^[A-Za-z0-9.\-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/;

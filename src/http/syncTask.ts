@@ -6,7 +6,7 @@
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
 import { FINAL_STATES, type TaskRecord } from '../interfaces.js';
 import type { TaskService } from '../tasks/service.js';
-import { requestLifetime } from './routes/taskStatus.js';
+import { requestLifetime } from './lifetime.js';
 
 export type WaitOutcome =
   | { outcome: 'final'; task: TaskRecord }

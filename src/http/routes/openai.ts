@@ -146,10 +146,6 @@ async function submitAndWait(request: FastifyRequest, reply: FastifyReply, deps:
 }
 
 export async function openaiRoutes(app: FastifyInstance, deps: AppDeps) {
-  // preClose runs before Fastify waits for in-flight requests: without it a shutdown would
-  // sit behind every open wait (up to ZIMAGE_SYNC_TIMEOUT_SECONDS).
-  const shutdown = new AbortController();
-  app.addHook('preClose', async () => shutdown.abort());
 
   app.post('/v1/images/generations', {
     schema: {
@@ -160,7 +156,7 @@ export async function openaiRoutes(app: FastifyInstance, deps: AppDeps) {
     const body = request.body;
     const fields = typeof body === 'object' && body !== null && !Array.isArray(body) ? fromOpenAI(body as Record<string, unknown>) : body;
     const params = toTaskParams('generate', fields);
-    return submitAndWait(request, reply, deps, { kind: 'generate', params, ...submitMeta(request, body, deps.config) }, shutdown.signal);
+    return submitAndWait(request, reply, deps, { kind: 'generate', params, ...submitMeta(request, body, deps.config) }, deps.closing);
   });
 
   app.post('/v1/images/edits', {
@@ -172,7 +168,7 @@ export async function openaiRoutes(app: FastifyInstance, deps: AppDeps) {
   }, async (request, reply) => {
     const form = await readImageForm(request, maxUploadBytes(deps.config));
     const edit = await editSubmission({ ...form, fields: fromOpenAI(form.fields) }, deps.config.maxInputPixels);
-    return submitAndWait(request, reply, deps, { ...edit, ...submitMeta(request, form.fields, deps.config) }, shutdown.signal);
+    return submitAndWait(request, reply, deps, { ...edit, ...submitMeta(request, form.fields, deps.config) }, deps.closing);
   });
 
   await app.register(modelRoutes, deps);

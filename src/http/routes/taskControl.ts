@@ -5,7 +5,8 @@ import { presentTask } from '../../tasks/present.js';
 import type { TaskView } from '../../tasks/service.js';
 import { baseUrlOf, type AppDeps } from '../context.js';
 import { cancelResponses, ref } from '../schemas.js';
-import { requestLifetime, sendTaskNotFound, visibleTask } from './taskStatus.js';
+import { requestLifetime } from '../lifetime.js';
+import { sendTaskNotFound, visibleTask } from './taskStatus.js';
 
 /** How long a cancel of a running task waits for the worker to stop before answering 202. */
 export const CANCEL_WAIT_MS = 2000;
@@ -58,9 +59,6 @@ const QUERY_DOCS = {
 } as const;
 
 export async function taskControlRoutes(app: FastifyInstance, deps: AppDeps) {
-  // Cancels waiting on a worker end when the server starts closing.
-  const shutdown = new AbortController();
-  app.addHook('preClose', async () => shutdown.abort());
   // These routes take no body; accept and ignore whatever a client sends (curl -X POST -H 'Content-Type: application/json').
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: 64 * 1024 }, (_req, _body, done) => done(null, undefined));
@@ -100,7 +98,7 @@ export async function taskControlRoutes(app: FastifyInstance, deps: AppDeps) {
     let task = await deps.tasks.cancel(id); // 409 when it had already finished
     if (!task) return sendTaskNotFound(reply, id);
     if (task.state === 'running') {
-      const life = requestLifetime(reply, shutdown.signal);
+      const life = requestLifetime(reply, deps.closing);
       try {
         task = (await deps.tasks.waitUntilFinal(id, CANCEL_WAIT_MS, life.signal)) ?? task;
       } finally {

@@ -6,6 +6,7 @@ import type { TaskView } from '../../tasks/service.js';
 import { canSee } from '../auth.js';
 import { baseUrlOf, type AppDeps } from '../context.js';
 import { sendError } from '../errors.js';
+import { requestLifetime } from '../lifetime.js';
 import { ref, waitQuery } from '../schemas.js';
 
 export const taskNotFound = (id: string) =>
@@ -38,32 +39,7 @@ export function parseWait(raw: unknown): number {
   return n;
 }
 
-/**
- * An AbortSignal that fires when the client goes away or the server shuts down, so a long
- * poll never outlives either. `done()` removes the listeners.
- */
-export function requestLifetime(reply: FastifyReply, shutdown: AbortSignal): { signal: AbortSignal; done(): void } {
-  const ctl = new AbortController();
-  const abort = () => ctl.abort();
-  const onClose = () => {
-    if (!reply.raw.writableFinished) abort();
-  };
-  reply.raw.on('close', onClose);
-  shutdown.addEventListener('abort', abort);
-  if (shutdown.aborted) abort();
-  return {
-    signal: ctl.signal,
-    done: () => {
-      reply.raw.off('close', onClose);
-      shutdown.removeEventListener('abort', abort);
-    },
-  };
-}
-
 export async function taskStatusRoutes(app: FastifyInstance, deps: AppDeps) {
-  // Long polls end when the server starts closing, so they never hold up a shutdown.
-  const shutdown = new AbortController();
-  app.addHook('preClose', async () => shutdown.abort());
 
   app.get<{ Params: { task_id: string }; Querystring: { wait?: string } }>(
     '/v1/images/tasks/:task_id',
@@ -85,7 +61,7 @@ export async function taskStatusRoutes(app: FastifyInstance, deps: AppDeps) {
       let view = await visibleTask(deps, request, id);
       if (!view) return sendTaskNotFound(reply, id);
       if (wait > 0 && (view.task.state === 'queued' || view.task.state === 'running')) {
-        const life = requestLifetime(reply, shutdown.signal);
+        const life = requestLifetime(reply, deps.closing);
         try {
           const task = await deps.tasks.waitUntilFinal(id, wait * 1000, life.signal);
           if (task) view = await deps.tasks.viewOf(task);
