@@ -39,9 +39,12 @@ export async function editSubmission(form: ImageForm, maxPixels: number): Promis
   const maskInfo = form.mask ? await inspectImage(form.mask, { maxPixels, param: 'mask' }) : undefined;
   const fields: Record<string, unknown> = { ...form.fields };
   if (fields.size === undefined || fields.size === '' || fields.size === 'auto') fields.size = sizeForInput(info.width, info.height);
+  const params = toTaskParams('edit', fields);
+  // A masked edit repaints the masked area from scratch unless the caller says otherwise.
+  if (form.mask && (fields.strength === undefined || fields.strength === null || fields.strength === '')) params.strength = 1;
   return {
     kind: 'edit',
-    params: toTaskParams('edit', fields),
+    params,
     image: { data: form.image, contentType: MIME[info.format] },
     mask: form.mask && maskInfo ? { data: form.mask, contentType: MIME[maskInfo.format] } : undefined,
   };

@@ -110,3 +110,21 @@ export async function decodeToRaw(buf: Buffer, opts: DecodeOptions = {}): Promis
   if (info.channels !== 3) throw new Error(`decoded image has ${info.channels} channels, expected 3`);
   return { width: info.width, height: info.height, channels: 3, data };
 }
+
+/**
+ * Decodes an edit mask keeping its transparency, as 4-channel RGBA resized like the image:
+ * an OpenAI-style mask marks the area to repaint by transparent pixels, which flattening
+ * (as decodeToRaw does for images) would erase. Engines turn it into one channel.
+ */
+export async function decodeMask(buf: Buffer, opts: DecodeOptions = {}): Promise<RawImage> {
+  let pipeline = sharp(buf, { failOn: FAIL_ON, limitInputPixels: opts.maxPixels ?? true })
+    .rotate()
+    .toColourspace('srgb')
+    .ensureAlpha();
+  if (opts.width !== undefined || opts.height !== undefined) {
+    pipeline = pipeline.resize(opts.width, opts.height, { fit: 'cover', position: 'centre' });
+  }
+  const { data, info } = await pipeline.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+  if (info.channels !== 4) throw new Error(`decoded mask has ${info.channels} channels, expected 4`);
+  return { width: info.width, height: info.height, channels: 4, data };
+}

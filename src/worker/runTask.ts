@@ -1,5 +1,5 @@
 import { CanceledError, EngineError, LostClaimError } from '../errors.js';
-import { decodeToRaw } from '../images/decode.js';
+import { decodeMask, decodeToRaw } from '../images/decode.js';
 import { contentTypeOf, encodeImage, extensionOf } from '../images/encode.js';
 import { newOutputName } from '../ids.js';
 import type { Claim, Engine, Job, Queue, RawImage, Storage, TaskError, TaskOutput, TaskRecord } from '../interfaces.js';
@@ -18,11 +18,13 @@ export interface RunDeps {
 /** Why a run was aborted; decides whether the task is canceled, failed or handed back. */
 export type AbortReason = 'cancel' | 'timeout' | 'shutdown' | 'lost_claim';
 
-async function loadInput(storage: Storage, key: string | null, task: TaskRecord, maxPixels: number): Promise<RawImage | undefined> {
+async function loadInput(
+  storage: Storage, key: string | null, task: TaskRecord, maxPixels: number, decode: typeof decodeToRaw,
+): Promise<RawImage | undefined> {
   if (!key) return undefined;
   const obj = await storage.get(key);
   if (!obj) throw new EngineError('input_missing', 'The uploaded image is no longer stored. Submit the edit again.', false);
-  return decodeToRaw(obj.data, { width: task.params.width, height: task.params.height, maxPixels });
+  return decode(obj.data, { width: task.params.width, height: task.params.height, maxPixels });
 }
 
 export async function jobOf(task: TaskRecord, storage: Storage, maxPixels: number): Promise<Job> {
@@ -38,8 +40,9 @@ export async function jobOf(task: TaskRecord, storage: Storage, maxPixels: numbe
     steps: p.num_inference_steps,
     guidanceScale: p.guidance_scale,
     strength: p.strength,
-    image: await loadInput(storage, task.inputKey, task, maxPixels),
-    mask: await loadInput(storage, task.maskKey, task, maxPixels),
+    image: await loadInput(storage, task.inputKey, task, maxPixels, decodeToRaw),
+    // Masks keep their alpha: OpenAI-style masks mark the area to repaint as transparent.
+    mask: await loadInput(storage, task.maskKey, task, maxPixels, decodeMask),
   };
 }
 

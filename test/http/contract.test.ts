@@ -126,6 +126,21 @@ describe('the agent skill contract', () => {
     assert.deepEqual([done.data[0].width, done.data[0].height], [1456, 720]);
   });
 
+  test('a masked edit defaults to strength 1 (repaint the masked area); an explicit strength wins', async () => {
+    const png = await solidPng(256, 256, [90, 90, 90]);
+    const mask = await solidPng(256, 256, [255, 255, 255]);
+    const strengths: Array<number | undefined> = [];
+    const cases: Array<Record<string, string>> = [{ prompt: 'fill it' }, { prompt: 'fill it', strength: '0.3' }, { prompt: 'no mask' }];
+    for (const fields of cases) {
+      const files: Record<string, { data: Buffer }> = fields.prompt === 'no mask' ? { image: { data: png } } : { image: { data: png }, mask: { data: mask } };
+      const res = await request(`${server.url}/v1/images/async_edit`, { method: 'POST', body: form(fields, files) });
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      strengths.push((await server.queue.get(res.body.task_id))?.params.strength);
+      assert.equal((await pollTask(server.url, res.body.task_id)).status, 'completed');
+    }
+    assert.deepEqual(strengths, [1, 0.3, 0.6]);
+  });
+
   test('unknown task id: HTTP 404 with "status": "failed" so a naive poller stops', async () => {
     for (const id of ['8b9cad0e1f20', 'a'.repeat(32), '..%2F..%2Fetc%2Fpasswd']) {
       const res = await getJson(`${server.url}/v1/images/tasks/${id}`);

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import sharp from 'sharp';
 import { ApiError } from '../../src/errors.js';
-import { decodeToRaw, inspectImage } from '../../src/images/decode.js';
+import { decodeMask, decodeToRaw, inspectImage } from '../../src/images/decode.js';
+import { maskToGray } from '../../src/engines/diffusers/engine.js';
 import { declaredSize } from '../../src/images/header.js';
 import { pngChunk } from '../../src/images/pngText.js';
 
@@ -133,4 +134,24 @@ test('decodeToRaw turns greyscale into RGB', async () => {
 test('decodeToRaw honours maxPixels', async () => {
   const png = await halves(100, 100).png().toBuffer();
   await assert.rejects(decodeToRaw(png, { maxPixels: 1000 }), /pixel limit/i);
+});
+
+test('decodeMask keeps an OpenAI-style mask\'s transparency: the transparent hole becomes the area to repaint', async () => {
+  // Left half transparent (repaint), right half an opaque light-grey picture (keep).
+  const w = 64, h = 32;
+  const rgba = Buffer.alloc(w * h * 4);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const i = (y * w + x) * 4;
+      rgba.set(x < w / 2 ? [0, 0, 0, 0] : [200, 200, 200, 255], i);
+    }
+  }
+  const png = await sharp(rgba, { raw: { width: w, height: h, channels: 4 } }).png().toBuffer();
+  const mask = await decodeMask(png, { width: 128, height: 64 });
+  assert.deepEqual([mask.width, mask.height, mask.channels], [128, 64, 4]);
+  const gray = maskToGray(mask);
+  assert.equal(gray[10 * 128 + 5], 255, 'transparent → repaint');
+  assert.equal(gray[10 * 128 + 120], 0, 'opaque light grey → keep (flattening would have made it 200)');
+  const flattened = await decodeToRaw(png, { width: 128, height: 64 });
+  assert.equal(flattened.channels, 3);
 });
