@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Config } from './config.js';
 import { createEngine } from './engines/index.js';
 import { buildApp } from './http/app.js';
+import { parseApiKeys } from './http/auth.js';
 import type { Engine, Queue, Storage } from './interfaces.js';
 import { createLogger, type Logger } from './log.js';
 import { openQueue } from './queue/index.js';
@@ -38,6 +39,7 @@ export interface ServerOverrides {
 /** Composes one process: HTTP + queue + storage (+ engine worker unless --no-worker). */
 export async function startServer(config: Config, overrides: ServerOverrides = {}): Promise<ServerHandle> {
   const log = overrides.log ?? createLogger(config.logLevel);
+  parseApiKeys(config.apiKeys); // a bad key list fails now, before the queue or the engine start
   const { queue, release, db } = await openQueue(config);
   // Run in order on close; later parts are unshifted so they close first. The database closes
   // before the data-directory lock is let go, so no other process can open it in between.

@@ -5,6 +5,7 @@
  */
 import sharp from './sharp.js';
 import type { Metadata } from 'sharp';
+import { Slots } from './slots.js';
 import { invalid } from '../errors.js';
 import type { RawImage } from '../interfaces.js';
 import { declaredSize } from './header.js';
@@ -41,6 +42,9 @@ function checkPixels(width: number, height: number, maxPixels: number, param: st
  * Checks that buf is a complete PNG, JPEG or WebP of at most maxPixels pixels.
  * Width and height are as displayed (EXIF orientation applied).
  */
+/** At most two uploads are fully decoded at a time (the machine's cores do the work anyway). */
+const decodeSlots = new Slots(2);
+
 export async function inspectImage(
   buf: Buffer,
   opts: { maxPixels: number; param: string },
@@ -71,7 +75,7 @@ export async function inspectImage(
   try {
     // One full decode, streamed through stats() so no pixel buffer reaches JS. The pixel
     // limit is a second guard in case the header lied about the size.
-    await sharp(buf, { failOn: FAIL_ON, limitInputPixels: maxPixels, sequentialRead: true }).stats();
+    await decodeSlots.run(() => sharp(buf, { failOn: FAIL_ON, limitInputPixels: maxPixels, sequentialRead: true }).stats());
   } catch (err) {
     if (/pixel limit/iu.test(String((err as Error)?.message))) {
       throw invalid('image_too_large', `The \`${param}\` image exceeds the ${maxPixels} pixel limit. Downscale it.`, param);

@@ -19,8 +19,13 @@ export class LocalStorage implements Storage {
   constructor(private readonly root: string) {}
 
   static async open(root: string): Promise<LocalStorage> {
-    await fs.mkdir(path.join(root, 'outputs'), { recursive: true });
-    await fs.mkdir(path.join(root, 'uploads'), { recursive: true });
+    for (const dir of ['outputs', 'uploads']) {
+      await fs.mkdir(path.join(root, dir), { recursive: true });
+      // Half-written files of a process that died mid-write: never named by any task.
+      for (const name of await fs.readdir(path.join(root, dir))) {
+        if (name.endsWith('.tmp')) await fs.rm(path.join(root, dir, name), { force: true });
+      }
+    }
     return new LocalStorage(root);
   }
 

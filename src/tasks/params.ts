@@ -89,6 +89,8 @@ export function toTaskParams(kind: TaskKind, body: unknown): TaskParams {
   // Agents often send `null` for fields they do not use: treat it as absent.
   for (const [k, v] of Object.entries(input)) if (v === null) delete input[k];
   if (typeof input.prompt === 'string') input.prompt = input.prompt.trim();
+  // OpenAI clients send size "auto": the default (edits resolve it from the input before this).
+  if (input.size === 'auto') delete input.size;
   const validate = validators[kind];
   if (!validate(input)) {
     const err = validate.errors![0];

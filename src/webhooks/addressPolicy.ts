@@ -30,7 +30,9 @@ const V4_BLOCKED: Array<[string, number, string]> = [
   ['127.0.0.0', 8, 'loopback'],
   ['169.254.0.0', 16, 'link-local'],
   ['172.16.0.0', 12, 'private'],
+  ['192.0.0.0', 24, 'IETF protocol assignments'],
   ['192.168.0.0', 16, 'private'],
+  ['198.18.0.0', 15, 'benchmarking'],
   ['224.0.0.0', 4, 'multicast'],
   ['240.0.0.0', 4, 'reserved or broadcast'],
 ];
@@ -82,6 +84,7 @@ function v6Reason(ip: string): string | null {
   if (b[0] === 0xfe && (b[1] & 0xc0) === 0x80) return 'link-local';
   if (b[0] === 0xfe && (b[1] & 0xc0) === 0xc0) return 'site-local';
   if ((b[0] & 0xfe) === 0xfc) return 'unique-local';
+  if (b[0] === 0x00 && b[1] === 0x64 && b[2] === 0xff && b[3] === 0x9b && b[4] === 0x00 && b[5] === 0x01) return 'local-use NAT64';
   // Forms that carry an IPv4 address, judged by that address:
   // ::ffff:a.b.c.d (mapped), ::ffff:0:a.b.c.d (translated), ::a.b.c.d (compatible), 64:ff9b::a.b.c.d (NAT64).
   const mapped = zeros(b, 0, 10) && b[10] === 0xff && b[11] === 0xff;

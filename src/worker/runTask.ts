@@ -94,6 +94,7 @@ export async function runTask(claim: Claim, deps: RunDeps, outerSignal: AbortSig
     queue.heartbeat(claim).catch((err) => err instanceof LostClaimError && stop('lost_claim'));
   }, Math.max(500, deps.leaseMs / 3));
   const started = Date.now();
+  let stored: TaskOutput[] = [];
   try {
     const job = await jobOf(task, deps.storage, deps.maxInputPixels);
     const images = await engine.run(job, {
@@ -103,10 +104,12 @@ export async function runTask(claim: Claim, deps: RunDeps, outerSignal: AbortSig
       },
     });
     if (reason) throw new CanceledError();
-    const outputs = await storeOutputs(task, job, images, deps);
-    await queue.complete(claim, { outputs, engine: engine.name, synthetic: engine.synthetic, model: engine.state().model });
-    log.info({ task: task.id, ms: Date.now() - started, n: outputs.length }, 'task completed');
+    stored = await storeOutputs(task, job, images, deps);
+    await queue.complete(claim, { outputs: stored, engine: engine.name, synthetic: engine.synthetic, model: engine.state().model });
+    log.info({ task: task.id, ms: Date.now() - started, n: stored.length }, 'task completed');
   } catch (err) {
+    // Images stored for a task that did not complete (e.g. its claim was lost) are nobody's.
+    await Promise.all(stored.map((o) => deps.storage.delete(o.file).catch(() => undefined)));
     await recordFailure(claim, err, reason, deps, Date.now() - started);
   } finally {
     clearTimeout(timeout);
