@@ -49,6 +49,14 @@ export class QueueFullError extends Error {
   }
 }
 
+/** An idempotency key was sent again with a different request. */
+export class IdempotencyConflictError extends Error {
+  constructor(readonly taskId: string) {
+    super(`idempotency key already used for task ${taskId} with a different request`);
+    this.name = 'IdempotencyConflictError';
+  }
+}
+
 /** A worker wrote with a claim token that is no longer current (the task was reclaimed or canceled). */
 export class LostClaimError extends Error {
   constructor(readonly taskId: string) {

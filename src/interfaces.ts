@@ -93,6 +93,8 @@ export interface NewTask {
   maskKey?: string | null;
   owner?: string;
   idempotencyKey?: string | null;
+  /** Fingerprint of what was asked for; a repeated idempotency key with another one is refused. */
+  requestHash?: string | null;
   webhookUrl?: string | null;
   maxAttempts?: number;
 }

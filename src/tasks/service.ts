@@ -1,4 +1,5 @@
-import { ApiError, QueueFullError } from '../errors.js';
+import { createHash } from 'node:crypto';
+import { ApiError, IdempotencyConflictError, QueueFullError } from '../errors.js';
 import { newTaskId } from '../ids.js';
 import {
   FINAL_STATES, type ListOptions, type Queue, type Storage, type TaskKind, type TaskPage, type TaskParams, type TaskRecord,
@@ -69,6 +70,20 @@ export interface TaskServiceOptions {
 }
 
 /**
+ * What a request asked for, for Idempotency-Key checks: its kind, parameters, uploads and
+ * webhook. The seed is left out: an unseeded request gets a fresh random seed on every try,
+ * so comparing it would refuse honest retries (a retry that changes only the seed is not caught).
+ */
+export function requestHash(input: SubmitInput): string {
+  const hash = createHash('sha256');
+  const { seed: _seed, ...params } = input.params;
+  const sorted = Object.fromEntries(Object.entries(params).sort(([a], [b]) => a.localeCompare(b)));
+  hash.update(JSON.stringify([input.kind, sorted, input.webhookUrl ?? null]));
+  for (const upload of [input.image, input.mask]) hash.update(upload ? createHash('sha256').update(upload.data).digest() : Buffer.alloc(0));
+  return hash.digest('hex');
+}
+
+/**
  * The task model's rules: submit, read, list, cancel. The HTTP layer calls only this;
  * this calls only the queue and storage.
  */
@@ -115,6 +130,7 @@ export class TaskService {
       const maskKey = await stash(input.mask, 'mask');
       const out = await this.queue.enqueue({
         kind: input.kind, params: input.params, inputKey, maskKey, owner: input.owner,
+        requestHash: input.idempotencyKey ? requestHash(input) : null,
         idempotencyKey: input.idempotencyKey, webhookUrl: input.webhookUrl, maxAttempts: this.opts.maxAttempts,
       }, { maxQueued: this.opts.maxQueue });
       // A repeated idempotency key returns the first task; the new uploads are not needed.
@@ -123,6 +139,11 @@ export class TaskService {
       return out;
     } catch (err) {
       await Promise.all(keys.map((k) => this.storage.delete(k).catch(() => undefined)));
+      if (err instanceof IdempotencyConflictError) {
+        throw new ApiError(409, 'idempotency_key_reused',
+          `This Idempotency-Key was already used for a different request (task ${err.taskId}). Use a new key for a new request.`,
+          'Idempotency-Key');
+      }
       throw err instanceof QueueFullError ? this.queueFull(err.queued) : err;
     }
   }

@@ -41,8 +41,14 @@ describe('Idempotency-Key without auth', () => {
     assert.equal((await pollTask(server.url, id, 10_000)).status, 'completed');
 
     // The same key after it finished still names the same task, and nothing runs again.
-    const later = await generate(server.url, 'gen-key-1', 'a different prompt');
+    const later = await generate(server.url, 'gen-key-1');
     assert.equal(later.body.task_id, id);
+    // The same key for a different request is refused rather than answered with the other task.
+    const reused = await generate(server.url, 'gen-key-1', 'a different prompt');
+    assert.equal(reused.status, 409);
+    assert.equal(reused.body.error.code, 'idempotency_key_reused');
+    assert.equal(reused.body.error.param, 'Idempotency-Key');
+    assert.match(reused.body.error.message, new RegExp(id));
     const list = await getJson(`${server.url}/v1/images/tasks?limit=100`);
     assert.deepEqual(list.body.data.map((t: any) => t.task_id), [id]);
     assert.deepEqual([...engine.runs], [[id, 1]]);

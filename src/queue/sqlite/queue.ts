@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type Database from 'better-sqlite3';
-import { invalid, LostClaimError, QueueFullError } from '../../errors.js';
+import { IdempotencyConflictError, invalid, LostClaimError, QueueFullError } from '../../errors.js';
 import { newTaskId, newToken } from '../../ids.js';
 import type {
   Claim, EnqueueOptions, ListOptions, NewTask, Queue, QueueStats, TaskError, TaskEvent, TaskEventType, TaskPage,
@@ -52,6 +52,9 @@ export class SqliteQueue implements Queue {
     const result = this.db.transaction(() => {
       if (input.idempotencyKey) {
         const existing = this.sql.byIdempotencyKey.get(owner, input.idempotencyKey) as TaskRow | undefined;
+        if (existing && input.requestHash && existing.request_hash && existing.request_hash !== input.requestHash) {
+          throw new IdempotencyConflictError(existing.id);
+        }
         if (existing) return { row: existing, created: false };
       }
       // Checked in the same transaction as the insert, so concurrent submits cannot overshoot.
@@ -63,7 +66,8 @@ export class SqliteQueue implements Queue {
       this.sql.insert.run({
         id, kind: input.kind, params: JSON.stringify(input.params), input_key: input.inputKey ?? null,
         mask_key: input.maskKey ?? null, max_attempts: input.maxAttempts ?? 3, owner,
-        idempotency_key: input.idempotencyKey ?? null, webhook_url: input.webhookUrl ?? null, created_at: this.now(),
+        idempotency_key: input.idempotencyKey ?? null, request_hash: input.requestHash ?? null,
+        webhook_url: input.webhookUrl ?? null, created_at: this.now(),
       });
       return { row: this.sql.byId.get(id) as TaskRow, created: true };
     }).immediate();

@@ -21,6 +21,7 @@ export interface TaskRow {
   cancel_requested: number;
   owner: string;
   idempotency_key: string | null;
+  request_hash: string | null;
   webhook_url: string | null;
   created_at: number;
   started_at: number | null;

@@ -49,6 +49,8 @@ const MIGRATIONS: string[] = [
    );
    CREATE INDEX webhook_deliveries_due ON webhook_deliveries(next_attempt_at) WHERE status = 'pending';
    CREATE INDEX tasks_with_webhook ON tasks(seq) WHERE webhook_url IS NOT NULL;`,
+  // #3 What an idempotent request asked for, so a key reused for another request is refused.
+  `ALTER TABLE tasks ADD COLUMN request_hash TEXT;`,
 ];
 
 export function migrate(db: Database.Database): void {

@@ -5,8 +5,8 @@ export function prepareStatements(db: Database.Database) {
   const running = `state = 'running'`;
   return {
     insert: db.prepare(
-      `INSERT INTO tasks (id, kind, state, params, input_key, mask_key, max_attempts, owner, idempotency_key, webhook_url, created_at)
-       VALUES (@id, @kind, 'queued', @params, @input_key, @mask_key, @max_attempts, @owner, @idempotency_key, @webhook_url, @created_at)`,
+      `INSERT INTO tasks (id, kind, state, params, input_key, mask_key, max_attempts, owner, idempotency_key, request_hash, webhook_url, created_at)
+       VALUES (@id, @kind, 'queued', @params, @input_key, @mask_key, @max_attempts, @owner, @idempotency_key, @request_hash, @webhook_url, @created_at)`,
     ),
     byId: db.prepare('SELECT * FROM tasks WHERE id = ?'),
     tokenOf: db.prepare('SELECT claim_token FROM tasks WHERE id = ? AND state = \'running\''),
