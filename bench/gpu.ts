@@ -5,6 +5,8 @@
  *     bare Python script (bench/direct_pipeline.py);
  *   - images per second with n=4 on both paths, and the GPU memory each process peaks at;
  *   - the effect of ZIMAGE_COMPILE and of the attention backends (direct pipeline).
+ * The direct pipeline runs with the offload mode the server resolved and the same helpers
+ * (python/zimage_backend.py), so the difference is the server's own overhead.
  * Flags: --random-weights (real architecture, random weights: no download needed),
  *   --runs N (timed single images, default 3), --size N (default 1024), --no-variants.
  * Without torch or a GPU it says what is missing and exits 1. Writes no files.
@@ -116,7 +118,7 @@ async function viaHttp() {
         await new Promise((r) => setTimeout(r, 10));
       }
     };
-    await generate(1, 0); // warm-up through the whole path, both shapes (ZIMAGE_COMPILE compiles per shape)
+    await generate(1, 0); // warm-up through the whole path, both shapes (ZIMAGE_COMPILE may recompile for a new shape)
     await generate(batch, 50);
     const times: number[] = [];
     for (let i = 0; i < runs; i++) times.push(await generate(1, 1 + i));
@@ -143,17 +145,19 @@ async function main() {
     process.exit(1);
   }
   say(`${probe.report?.device_name} (${probe.report?.free_vram_gb} GiB free), torch ${probe.report?.torch}, diffusers ${probe.report?.diffusers}${randomWeights ? ', RANDOM WEIGHTS' : ''}`);
-  // Direct first, then HTTP: never both on the GPU at once.
-  const bare = await direct([]);
-  if (bare.error) throw new Error(`direct pipeline failed: ${bare.error}`);
-  say(`direct: ${round(bare.seconds_per_image)} s/image`);
+  // HTTP first, then direct, one after the other (never both on the GPU at once): the direct
+  // baseline then runs with the offload mode the server's worker resolved, not its own guess.
   const http = await viaHttp();
   say(`http: ${round(http.seconds_per_image)} s/image`);
+  const offload = typeof http.worker.offload === 'string' ? http.worker.offload : 'auto';
+  const bare = await direct(['--offload', offload]);
+  if (bare.error) throw new Error(`direct pipeline failed: ${bare.error}`);
+  say(`direct: ${round(bare.seconds_per_image)} s/image (offload ${bare.offload})`);
   const variants: Record<string, DirectResult> = {};
   if (!flag('--no-variants')) {
-    variants['compile'] = await direct(['--compile']);
-    variants['flash'] = await direct(['--attention', 'flash']);
-    variants['_flash_3'] = await direct(['--attention', '_flash_3']);
+    variants['compile'] = await direct(['--offload', offload, '--compile']);
+    variants['flash'] = await direct(['--offload', offload, '--attention', 'flash']);
+    variants['_flash_3'] = await direct(['--offload', offload, '--attention', '_flash_3']);
   }
   const row = (name: string, r: { seconds_per_image?: number; images_per_second_batch?: number; process_vram_gb?: number | null; error?: string }) =>
     r.error
@@ -161,7 +165,7 @@ async function main() {
       : `| ${name} | ${round(r.seconds_per_image)} | ${round(r.images_per_second_batch)} | ${r.process_vram_gb ?? '?'} |`;
   const overhead = ((http.seconds_per_image - bare.seconds_per_image!) / bare.seconds_per_image!) * 100;
   process.stdout.write([
-    `Z-Image-Turbo ${size}×${size}, 8 steps, ${probe.report?.device_name}${randomWeights ? ' (random weights)' : ''}`,
+    `Z-Image-Turbo ${size}×${size}, 8 steps, ${probe.report?.device_name}, offload ${offload}${randomWeights ? ' (random weights)' : ''}`,
     '',
     `| path | s/image | images/s (n=${batch}) | peak process VRAM (GiB) |`,
     '| --- | --- | --- | --- |',

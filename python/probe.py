@@ -1,8 +1,8 @@
 """Fast check of what the diffusers engine needs; prints one JSON object on stdout.
 
 Run by the server before it starts the worker (src/engines/diffusers/probe.ts), so that
-`ZIMAGE_ENGINE=diffusers` without torch, diffusers or a GPU fails in seconds with a
-message naming what is missing. Uses only the standard library until torch itself, and
+`ZIMAGE_ENGINE=diffusers` without torch, diffusers, transformers, accelerate or a GPU fails
+in seconds with a message naming what is missing. Uses only the standard library until torch itself, and
 never imports the pipelines (that can take long): their modules are only looked up.
 Usage: python probe.py [device]
 """
@@ -40,11 +40,19 @@ def diffusers_version():
         return None
 
 
+def module_version(name):
+    """Version of an importable module (find_spec, so a leftover dist-info without the package does not
+    count), "unknown" for a source checkout without metadata, None when it cannot be imported."""
+    if not find(name):
+        return None
+    return version_of(name) or "unknown"
+
+
 def probe_real(device):
     result = {"python": "%d.%d.%d" % sys.version_info[:3], "executable": sys.executable, "device": device,
               "torch": None, "cuda_available": False, "device_ok": False, "device_name": None,
               "free_vram_gb": None, "total_vram_gb": None, "diffusers": diffusers_version(),
-              "transformers": version_of("transformers"), "accelerate": version_of("accelerate"),
+              "transformers": module_version("transformers"), "accelerate": module_version("accelerate"),
               "has_zimage": False, "has_img2img": False, "has_inpaint": False, "errors": []}
     try:
         import torch

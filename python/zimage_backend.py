@@ -1,9 +1,10 @@
 """The real backend: Z-Image through torch + diffusers (>= 0.36).
 
 Loads ZImagePipeline once; img2img and inpaint pipelines are built from the same
-components (from_pipe), so editing costs no second copy of the weights. torch is
-imported inside the functions so the worker and probe can start (and report what is
-missing) without it.
+component objects, so editing costs no second copy of the weights. torch is imported
+inside the functions so the worker and probe can start (and report what is missing)
+without it. bench/direct_pipeline.py uses the same helpers, so its baseline is set up
+like the server's.
 """
 import gc
 import os
@@ -14,23 +15,40 @@ GIB = 2**30
 FULL_GPU_BYTES = 26 * GIB
 MODEL_OFFLOAD_BYTES = 16 * GIB
 TILING_PIXELS = 1536 * 1024  # "auto" VAE tiling above ~1.5 MP, where decode memory starts to dominate
+# Z-Image's transformer builds an attention mask whenever the sequences in a batch differ in length
+# (always with guidance: prompt and negative prompt; on 0.36-0.37 on every call). flash-attn's plain
+# backends refuse masks (0.37+) or silently drop them (0.36); the varlen ones take them.
+VARLEN_ATTENTION = {"flash": "flash_varlen", "_flash_3": "_flash_varlen_3"}
 
 
-def _from_pretrained(cls, model, dtype, log):
-    """Local directory, else the Hugging Face cache, else (unless HF_HUB_OFFLINE) a download."""
-    if os.path.isdir(model):
-        return cls.from_pretrained(model, torch_dtype=dtype)
+def dtype_kwargs(dtype):
+    """`dtype=` where diffusers takes it (0.40 deprecates `torch_dtype` with a warning), else `torch_dtype=`.
+    Feature-tested rather than version-compared: before 0.40 an unknown `dtype=` would be passed on
+    to the components and the model could load in float32."""
     try:
-        return cls.from_pretrained(model, torch_dtype=dtype, local_files_only=True)
+        from diffusers.utils.deprecation_utils import _resolve_dtype  # noqa: F401 - came with `dtype=`
+    except ImportError:
+        return {"torch_dtype": dtype}
+    return {"dtype": dtype}
+
+
+def from_pretrained(cls, model, dtype, log):
+    """Local directory, else the Hugging Face cache, else (unless HF_HUB_OFFLINE) a download."""
+    kw = dtype_kwargs(dtype)
+    if os.path.isdir(model):
+        return cls.from_pretrained(model, **kw)
+    try:
+        return cls.from_pretrained(model, local_files_only=True, **kw)
     except (OSError, ValueError) as exc:
         if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
             raise RuntimeError("%s is not in the Hugging Face cache and HF_HUB_OFFLINE is set; fetch it once with "
                                "`hf download %s` (or point ZIMAGE_MODEL at a local copy)" % (model, model)) from exc
         log.info("%s is not fully cached (%s); downloading it (about 33 GB for Z-Image)", model, str(exc).splitlines()[0])
-    return cls.from_pretrained(model, torch_dtype=dtype)
+    return cls.from_pretrained(model, **kw)
 
 
-def _resolve_offload(cfg, log, copies):
+def resolve_offload(cfg, log, copies=1):
+    """ZIMAGE_OFFLOAD, with `auto` decided by the free memory of the device."""
     import torch
 
     if cfg.offload != "auto":
@@ -44,7 +62,7 @@ def _resolve_offload(cfg, log, copies):
     return choice
 
 
-def _place(pipe, offload, device):
+def place(pipe, offload, device):
     if offload == "model":
         pipe.enable_model_cpu_offload(device=device)
     elif offload == "sequential":
@@ -53,30 +71,62 @@ def _place(pipe, offload, device):
         pipe.to(device)
 
 
+def attention_backend(name, available):
+    """The dispatcher backend for ZIMAGE_ATTENTION, and whether it handles attention masks."""
+    if name == "sdpa":
+        return name, True
+    varlen = VARLEN_ATTENTION.get(name)
+    if varlen and varlen in available:
+        return varlen, True
+    return name, name not in VARLEN_ATTENTION
+
+
+def available_attention_backends():
+    try:
+        from diffusers.models.attention_dispatch import AttentionBackendName
+    except ImportError:
+        return set()
+    return {b.value for b in AttentionBackendName}
+
+
+def compile_transformer(transformer):
+    """Regional compilation where the model supports it: the repeated transformer block is compiled
+    once and reused by all 30+ layers, so start-up is far shorter than compiling the whole model for
+    about the same speed. fullgraph=True makes a graph break an error at the warm-up rather than a
+    silent slowdown (diffusers tests Z-Image's blocks this way)."""
+    if getattr(transformer, "_repeated_blocks", None) and hasattr(transformer, "compile_repeated_blocks"):
+        transformer.compile_repeated_blocks(fullgraph=True)
+        return "regional"
+    transformer.compile()
+    return "whole"
+
+
 class Loaded:
-    def __init__(self, cfg, pipe, edit_pipe, offload, diffusers_module, log):
+    def __init__(self, cfg, pipe, edit_pipe, offload, diffusers_module, log, attention=None, masks=True):
         self.cfg, self.pipe, self.edit_pipe, self.offload, self.log = cfg, pipe, edit_pipe, offload, log
         self._diffusers = diffusers_module
         self._derived = {}
         self._hooked = pipe  # with offload, the accelerate hooks belong to one pipeline at a time
         self.info = {
             "model": cfg.model, "edit_model": cfg.edit_model or None, "device": cfg.device, "offload": offload,
-            "attention": cfg.attention, "compile": cfg.compile, "random_weights": cfg.random_weights,
-            "diffusers": getattr(diffusers_module, "__version__", None), "pipeline": type(pipe).__name__,
-            "has_img2img": hasattr(diffusers_module, "ZImageImg2ImgPipeline"),
+            "attention": attention or cfg.attention, "attention_masks": masks, "compile": cfg.compile,
+            "random_weights": cfg.random_weights, "diffusers": getattr(diffusers_module, "__version__", None),
+            "pipeline": type(pipe).__name__, "has_img2img": hasattr(diffusers_module, "ZImageImg2ImgPipeline"),
             "has_inpaint": hasattr(diffusers_module, "ZImageInpaintPipeline"),
         }
 
     def _derive(self, class_name):
-        """img2img / inpaint from the loaded components: shared modules, no second copy."""
+        """img2img / inpaint from the loaded component objects: shared modules, no second copy.
+        Not from_pipe(): without torch_dtype it ends in `.to(dtype=torch.float32)`, which would turn the
+        shared bf16 weights into float32 in place (twice the memory, and the text-to-image pipeline too).
+        The constructor only registers the modules; their offload hooks are moved by prepare()."""
         if class_name not in self._derived:
             cls = getattr(self._diffusers, class_name, None)
-            if cls is None:
-                self._derived[class_name] = None
-            else:
-                derived = cls.from_pipe(self.pipe) if hasattr(cls, "from_pipe") else cls(**self.pipe.components)
+            derived = None
+            if cls is not None:
+                derived = cls(**self.pipe.components)
                 derived.set_progress_bar_config(disable=True)
-                self._derived[class_name] = derived
+            self._derived[class_name] = derived
         return self._derived[class_name]
 
     def pipeline(self, kind):
@@ -94,45 +144,60 @@ def load(cfg, log):
     if not hasattr(diffusers, "ZImagePipeline"):
         raise RuntimeError("diffusers %s has no ZImagePipeline; install diffusers >= 0.36 (npm run setup:gpu)"
                            % diffusers.__version__)
-    dtype = torch.bfloat16  # the Z-Image pipelines assert bf16
+    # bf16 is the precision the weights are published in; float32 would double the memory
+    # (the 6B transformer alone would take ~24 GB) for no visible gain.
+    dtype = torch.bfloat16
     # Decided before anything is built: random weights are created on the device and would skew the reading.
-    offload = _resolve_offload(cfg, log, 2 if cfg.edit_model else 1)
+    offload = resolve_offload(cfg, log, 2 if cfg.edit_model else 1)
     if cfg.random_weights:
         from zimage_random import build_pipeline
 
         pipe = build_pipeline(diffusers, cfg.device, dtype, log)
     else:
-        pipe = _from_pretrained(diffusers.ZImagePipeline, cfg.model, dtype, log)
+        pipe = from_pretrained(diffusers.ZImagePipeline, cfg.model, dtype, log)
     edit_pipe = None
     if cfg.edit_model:
-        edit_pipe = _from_pretrained(diffusers.DiffusionPipeline, cfg.edit_model, dtype, log)
+        edit_pipe = from_pretrained(diffusers.DiffusionPipeline, cfg.edit_model, dtype, log)
         log.info("edits use %s (%s)", cfg.edit_model, type(edit_pipe).__name__)
+    attention, masks = attention_backend(cfg.attention, available_attention_backends())
+    if attention != cfg.attention:
+        log.info("ZIMAGE_ATTENTION=%s: using diffusers' %s backend, which takes the attention masks that "
+                 "guidance needs", cfg.attention, attention)
+    elif not masks:
+        log.warning("ZIMAGE_ATTENTION=%s: this diffusers has no varlen variant; jobs with guidance are refused",
+                    cfg.attention)
     for p in (pipe, edit_pipe):
         if p is None:
             continue
         p.set_progress_bar_config(disable=True)  # tqdm bars would flood the server log
-        if cfg.attention != "sdpa":
-            p.transformer.set_attention_backend(cfg.attention)
-        _place(p, offload, cfg.device)
-        if cfg.compile:
+        # A separate edit model may be UNet-based or otherwise have no `transformer`.
+        transformer = getattr(p, "transformer", None)
+        if attention != "sdpa" and transformer is not None:
+            transformer.set_attention_backend(attention)
+        place(p, offload, cfg.device)
+        if cfg.compile and transformer is not None:
             if offload == "sequential":
                 log.warning("ZIMAGE_COMPILE ignored: torch.compile does not work with sequential offload")
             else:
-                p.transformer.compile()
-    return Loaded(cfg, pipe, edit_pipe, offload, diffusers, log)
+                log.info("ZIMAGE_COMPILE: %s compile of %s", compile_transformer(transformer), type(p).__name__)
+    return Loaded(cfg, pipe, edit_pipe, offload, diffusers, log, attention, masks)
 
 
-def static_legacy_steps(loaded):
-    """Before diffusers PR #13730 the schedule ended on a redundant timestep 0 (9 steps = 8 passes).
-    The fix added get_default_z_image_sigmas; the warm-up run then confirms by looking at timesteps."""
-    module = sys.modules.get(type(loaded.pipe).__module__)
-    return not hasattr(module, "get_default_z_image_sigmas")
+def static_legacy_steps(loaded, pipe=None):
+    """Before diffusers PR #13730 (0.39) the Z-Image schedule ended on a redundant timestep 0 (9 steps =
+    8 transformer passes). The fix added get_default_z_image_sigmas to every Z-Image pipeline module;
+    for the main model the warm-up run then confirms by looking at the timesteps. Pipelines of other
+    families (a separate ZIMAGE_EDIT_MODEL) keep their own schedule."""
+    module_name = type(pipe if pipe is not None else loaded.pipe).__module__
+    if "z_image" not in module_name:
+        return False
+    return not hasattr(sys.modules.get(module_name), "get_default_z_image_sigmas")
 
 
 def prepare(loaded, pipe, width, height):
     if loaded.offload != "none" and pipe is not loaded._hooked and pipe is not loaded.edit_pipe:
         # Shared modules carry the offload hooks of one pipeline; move them to the one about to run.
-        _place(pipe, loaded.offload, loaded.cfg.device)
+        place(pipe, loaded.offload, loaded.cfg.device)
         loaded._hooked = pipe
     mode = loaded.cfg.vae_tiling
     tiled = mode == "on" or (mode == "auto" and (width * height > TILING_PIXELS or loaded.offload == "sequential"))
@@ -150,10 +215,11 @@ def make_generator(loaded, seed):
 
 
 def image_from_raw(width, height, channels, data):
+    """`data` may be a memoryview of the frame payload: Pillow reads any buffer, so no copy is made here."""
     from PIL import Image
 
     mode = {1: "L", 3: "RGB", 4: "RGBA"}[channels]
-    image = Image.frombytes(mode, (width, height), bytes(data))
+    image = Image.frombytes(mode, (width, height), data)
     return image if channels == 1 else image.convert("RGB")
 
 
@@ -165,16 +231,23 @@ def image_to_rgb(image):
 
 
 def release(loaded):
-    gc.collect()
-    torch = sys.modules.get("torch")
-    if torch is not None and torch.cuda.is_available():
-        torch.cuda.empty_cache()
+    """After a failed or canceled job: put the offload hooks back and hand cached memory back."""
     if loaded.offload != "none":
-        # A failed run skips the pipeline's own maybe_free_model_hooks(); without it the transformer
-        # would stay on the GPU while the text encoder is loaded for the next job.
+        # A run that raised skipped the pipeline's own maybe_free_model_hooks(); without it the
+        # transformer would stay on the GPU while the text encoder is loaded for the next job.
+        # First, so the modules it moves off the GPU are freed by the empty_cache below.
         for p in (loaded._hooked, loaded.edit_pipe):
             if p is not None:
                 p.maybe_free_model_hooks()
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    mps = getattr(torch, "mps", None)
+    if loaded.cfg.device.startswith("mps") and mps is not None and hasattr(mps, "empty_cache"):
+        mps.empty_cache()
 
 
 def probe(device):

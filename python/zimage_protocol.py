@@ -20,23 +20,26 @@ class ProtocolError(Exception):
     pass
 
 
-def _read_exact(stream, n):
-    chunks = []
-    remaining = n
-    while remaining:
-        chunk = stream.read(remaining)
-        if not chunk:
-            if remaining == n:
+def _read_exact(stream, n, at_start=False):
+    """n bytes into one preallocated buffer: a 12 MB image arriving in pipe-sized pieces is
+    neither joined nor copied again (the runner slices it with memoryviews). None at a clean
+    end of stream, which only the start of a frame may be."""
+    buf = bytearray(n)
+    view = memoryview(buf)
+    got = 0
+    while got < n:
+        k = stream.readinto(view[got:])
+        if not k:
+            if got == 0 and at_start:
                 return None
             raise ProtocolError("stream ended inside a frame")
-        chunks.append(chunk)
-        remaining -= len(chunk)
-    return b"".join(chunks)
+        got += k
+    return buf
 
 
 def read_frame(stream):
-    """Returns (header dict, payload bytes), or None at a clean end of stream."""
-    prefix = _read_exact(stream, PREFIX.size)
+    """Returns (header dict, payload bytearray), or None at a clean end of stream."""
+    prefix = _read_exact(stream, PREFIX.size, at_start=True)
     if prefix is None:
         return None
     magic, header_len, payload_len = PREFIX.unpack(prefix)
@@ -44,7 +47,7 @@ def read_frame(stream):
         raise ProtocolError("bad frame magic %r" % magic)
     if header_len > MAX_HEADER or payload_len > MAX_PAYLOAD:
         raise ProtocolError("frame too large")
-    header = json.loads((_read_exact(stream, header_len) or b"").decode("utf-8"))
+    header = json.loads(_read_exact(stream, header_len).decode("utf-8"))
     payload = _read_exact(stream, payload_len) if payload_len else b""
     return header, payload
 

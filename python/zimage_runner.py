@@ -23,6 +23,12 @@ class JobError(Exception):
 
 FATAL_MARKERS = ("CUDA error", "illegal memory access", "device-side assert", "unspecified launch failure",
                  "CUBLAS_STATUS_EXECUTION_FAILED", "CUDNN_STATUS_EXECUTION_FAILED")
+# The diffusers checks that reject what the request asked for. Any other ValueError/TypeError comes
+# from inside the library (a shape mismatch, a version quirk): the request is not at fault.
+INPUT_ERRORS = ("must be divisible by", "The value of strength should be in",
+                "After adjusting the num_inference_steps by strength parameter")
+# Arguments a pipeline may lack without changing what the request gets.
+OPTIONAL_KWARGS = ("cfg_normalization", "output_type", "num_images_per_prompt")
 
 
 def is_oom(exc):
@@ -45,16 +51,30 @@ def classify_error(exc):
         return "out_of_memory", first, False
     if any(marker in text for marker in FATAL_MARKERS):
         return "engine_crashed", first, True
-    if isinstance(exc, (ValueError, TypeError)):
-        return "invalid_request", "%s: %s" % (type(exc).__name__, first), False
+    if isinstance(exc, ValueError) and any(marker in text for marker in INPUT_ERRORS):
+        return "invalid_request", first, False
     return "engine_error", "%s: %s" % (type(exc).__name__, first), False
 
 
-def accepted_kwargs(fn, kwargs):
-    """Drops arguments this pipeline version does not take (cfg_normalization is newer than 0.36)."""
+def _params(fn):
     params = inspect.signature(fn).parameters
     if any(p.kind == inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return None  # takes anything
+    return params
+
+
+def accepted_kwargs(fn, kwargs):
+    """Drops the optional arguments this pipeline does not take; anything else missing is refused."""
+    params = _params(fn)
+    if params is None:
         return kwargs
+    missing = [k for k in kwargs if k not in params and k not in OPTIONAL_KWARGS]
+    if missing:
+        # Dropping them would silently ignore the mask, the seeds, the size or the cancel (typically a
+        # ZIMAGE_EDIT_MODEL of another pipeline family).
+        owner = type(getattr(fn, "__self__", None)).__name__
+        raise JobError("unsupported", "%s does not take %s, which this request needs; ZIMAGE_EDIT_MODEL must be a "
+                                      "model whose pipeline does" % (owner, ", ".join(sorted(missing))))
     return {k: v for k, v in kwargs.items() if k in params}
 
 
@@ -66,9 +86,14 @@ class Runner:
         self.log = log
         # diffusers before PR #13730 spends the last of num_inference_steps on a no-op pass at
         # timestep 0, so 8 real steps need num_inference_steps=9 there. Learned from the warm-up
-        # run's timesteps when there is one, else from the installed code.
+        # run's timesteps when there is one, else from the installed code. A separate edit model
+        # is judged by its own pipeline module.
         self.legacy_steps = backend.static_legacy_steps(loaded)
-        self.batch_ok = None  # unknown until a batched call succeeds or asserts (old diffusers)
+        edit = loaded.pipeline("edit_model")
+        self.edit_legacy = bool(edit is not None and backend.static_legacy_steps(loaded, edit))
+        # Total pixels (width × height × images) of the smallest batch that ran out of memory:
+        # batches that large go one image at a time at once instead of failing first.
+        self.batch_oom_pixels = float("inf")
 
     def describe(self):
         info = dict(self.loaded.info)
@@ -90,7 +115,7 @@ class Runner:
 
     def after_job(self, failed):
         if failed:
-            # gc + empty_cache after an OOM or a cancel, so the next job starts from a clean allocator.
+            # Offload hooks back in place, gc + empty_cache after an OOM, an error or a cancel.
             self.backend.release(self.loaded)
 
     def run(self, header, payload, cancel):
@@ -100,13 +125,14 @@ class Runner:
             spec = header.get("image")
             if not spec:
                 raise JobError("invalid_request", "edit job without an input image")
+            view = memoryview(payload)  # slices of a memoryview share the payload, no copies
             image = self.backend.image_from_raw(spec["width"], spec["height"], spec["channels"],
-                                                payload[: spec["length"]])
+                                                view[: spec["length"]])
             mspec = header.get("mask")
             if mspec:
                 start = spec["length"]
                 mask = self.backend.image_from_raw(mspec["width"], mspec["height"], mspec["channels"],
-                                                   payload[start: start + mspec["length"]])
+                                                   view[start: start + mspec["length"]])
         self._generate(job, image, mask, cancel, job_id=header["id"])
 
     def _select(self, job, image, mask):
@@ -126,11 +152,18 @@ class Runner:
 
     def _generate(self, job, image, mask, cancel, job_id=None, seen_timesteps=None):
         pipe, extra = self._select(job, image, mask)
-        # The schedule quirk is the Z-Image pipelines'; a separate edit model keeps its own step count.
-        legacy = bool(self.legacy_steps) and pipe is not self.loaded.pipeline("edit_model")
+        edit_model = pipe is self.loaded.pipeline("edit_model")
+        legacy = self.edit_legacy if edit_model else bool(self.legacy_steps)
+        # On the legacy schedule the last timestep is sigma 0: its Euler step is scaled by dt = 0, so
+        # its transformer pass cannot change the image. The warm-up keeps it, to see the schedule.
+        trim = legacy and seen_timesteps is None
         seeds = list(job["seeds"])
         steps = int(job["steps"])
         guidance = float(job.get("guidance_scale", 0.0))
+        if guidance > 0 and self.loaded.info.get("attention_masks") is False:
+            raise JobError("unsupported", "ZIMAGE_ATTENTION=%s cannot run guided jobs (guidance_scale > 0): this "
+                                          "diffusers has no varlen flash backend for the attention masks they need; "
+                                          "use ZIMAGE_ATTENTION=sdpa" % self.loaded.info.get("attention"))
         base = {
             "prompt": job["prompt"],
             "height": int(job["height"]),
@@ -141,19 +174,25 @@ class Runner:
         }
         if job.get("negative_prompt"):
             base["negative_prompt"] = job["negative_prompt"]
-        if guidance > 1 and job.get("cfg_normalization"):
+        if guidance > 0 and job.get("cfg_normalization"):
+            # Guidance runs above 0 from diffusers 0.37 (above 1 on 0.36). True = factor 1.0: the guided
+            # prediction's norm is capped at the conditional prediction's.
             base["cfg_normalization"] = True
         base.update(extra)
         self.backend.prepare(self.loaded, pipe, base["width"], base["height"])
 
-        batch = len(seeds) > 1 and self.batch_ok is not False and \
+        pixels = base["width"] * base["height"] * len(seeds)
+        batch = len(seeds) > 1 and pixels < self.batch_oom_pixels and \
             "num_images_per_prompt" in inspect.signature(pipe.__call__).parameters
         progress = {"run": 0, "runs": 1 if batch else len(seeds), "per": steps, "sent": 0}
 
         def on_step(p, i, t, callback_kwargs):
-            value = float(t)
+            if cancel is not None and cancel.is_set():
+                # Raised rather than p._interrupt: an interrupted pipeline still runs the VAE decode
+                # (seconds at large sizes) before it returns. after_job() puts offload hooks back.
+                raise Canceled()
             if seen_timesteps is not None:
-                seen_timesteps.append(value)
+                seen_timesteps.append(float(t))
             timesteps = getattr(p, "_num_timesteps", None)
             if timesteps:
                 progress["per"] = max(1, timesteps - (1 if legacy else 0))
@@ -162,8 +201,8 @@ class Runner:
             if job_id is not None and step > progress["sent"]:
                 progress["sent"] = step
                 self.writer.send({"type": "progress", "id": job_id, "step": step, "total": progress["runs"] * per})
-            if cancel is not None and cancel.is_set():
-                # The pipeline checks this flag before each step and skips the rest.
+            if trim and timesteps and i == timesteps - 2:
+                # The pipeline checks this flag before each step, skips the rest and still decodes.
                 p._interrupt = True
             return {}
 
@@ -192,19 +231,22 @@ class Runner:
 
         if batch:
             try:
-                images = call(seeds)
-            except AssertionError:
-                # diffusers 0.36 asserts num_images_per_prompt == 1 in encode_prompt, before any step.
-                if progress["sent"]:
+                pairs = checked(seeds, call(seeds))
+            except Exception as exc:  # noqa: BLE001 - only out-of-memory is retried
+                if not is_oom(exc):
                     raise
-                self.log.info("this diffusers version cannot batch images; generating them one at a time")
-                self.batch_ok = False
-                return self._generate(job, image, mask, cancel, job_id, seen_timesteps)
-            self.batch_ok = True
-            pairs = checked(seeds, images)
-            if job_id is not None:
-                emit(pairs, 0)
-            return
+                self.batch_oom_pixels = min(self.batch_oom_pixels, pixels)
+                reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            else:
+                if job_id is not None:
+                    emit(pairs, 0)
+                return
+            # Outside the except block: the traceback and the tensors its frames hold are gone by now.
+            self.log.warning("out of memory generating %d images at once (%s); freeing memory and generating "
+                             "them one at a time", len(seeds), reason)
+            self.backend.release(self.loaded)
+            self.backend.prepare(self.loaded, pipe, base["width"], base["height"])
+            progress["runs"] = len(seeds)
         for index, seed in enumerate(seeds):
             if cancel is not None and cancel.is_set():
                 raise Canceled()

@@ -103,7 +103,7 @@ export const OPTIONS = {
   },
   compile: {
     env: 'ZIMAGE_COMPILE', flag: '--compile', kind: 'bool', default: 'false',
-    doc: 'torch.compile the transformer (slower start, faster steps; each new size compiles once).',
+    doc: 'torch.compile the transformer blocks (regional compile: slower start, faster steps; new sizes or batch shapes may recompile).',
   },
   attention: {
     env: 'ZIMAGE_ATTENTION', flag: '--attention', kind: 'enum', default: 'sdpa', values: ['sdpa', 'flash', '_flash_3'],

@@ -2,22 +2,31 @@
 
 Selected with ZIMAGE_PIPELINE_MODULE=python/testing/fake_pipeline.py. It goes through
 the same worker and runner code as the real model: the diffusers call signature,
-callback_on_step_end every step, the `_interrupt` flag, `_num_timesteps`, per-image
-generators and num_images_per_prompt. Pixels are a deterministic function of the seed
-and the parameters, so "same seed, same image" can be tested.
+callback_on_step_end every step, the `_interrupt` flag (checked before each step; the
+loop then still "decodes"), `_num_timesteps`, per-image generators and
+num_images_per_prompt. Like diffusers, it decodes after the loop unless an exception
+escaped it, and logs "decoded N image(s) for PROMPT after K transformer pass(es)" so
+tests can see wasted passes and decodes. Pixels are a deterministic function of the
+seed and the parameters (passes at timestep 0 change nothing, as in diffusers), so
+"same seed, same image" can be tested.
 
 Magic words in the prompt drive failure tests (each fires on the second step):
   __crash__  the process exits at once (os._exit), as a segfault or a kill would
+  __orphan__ the same, leaving a child process behind (logs "started helper pid N")
   __hang__   the step never finishes
   __oom__    raises an OutOfMemoryError("CUDA out of memory ...") like torch's
+  __batchoom__ the same, only when num_images_per_prompt > 1
+  __valueerror__ a ValueError from "inside the library" (not an input check)
   __fatal__  raises RuntimeError("CUDA error: an illegal memory access ...")
   __print__  prints to stdout and writes to fd 1 (must land on stderr, not the protocol)
   __slow__   each step takes 0.1 s (something to cancel in end-to-end tests)
 Environment knobs: FAKE_STEP_SECONDS (default 0.01), FAKE_LEGACY_STEPS=1 (emulate diffusers
-before PR #13730: a redundant terminal timestep 0), FAKE_NO_BATCH=1 (assert
-num_images_per_prompt == 1 like diffusers 0.36), FAKE_NO_INPAINT=1, FAKE_LOAD_SECONDS,
-FAKE_LOAD_FAIL=message, FAKE_PROBE_MISSING=torch,diffusers,cuda (probe reports them missing).
+before PR #13730: a redundant terminal timestep 0), FAKE_NO_INPAINT=1, FAKE_LOAD_SECONDS,
+FAKE_LOAD_FAIL=message, FAKE_NO_VARLEN=1, FAKE_EDIT_MODEL=legacy|limited (a separate edit model: a Z-Image-like
+pipeline on the legacy schedule, or one whose call lacks mask_image, callback_on_step_end and
+generator), FAKE_PROBE_MISSING=torch,diffusers,transformers,accelerate,cuda (probe reports them missing).
 """
+import logging
 import os
 import random
 import sys
@@ -50,8 +59,10 @@ class Output:
         self.images = images
 
 
-def _timesteps(n, strength):
-    legacy = os.environ.get("FAKE_LEGACY_STEPS") == "1"
+log = logging.getLogger("zimage.fake")
+
+
+def _timesteps(n, strength, legacy):
     if legacy:  # old diffusers: linspace down to sigma 0, whose step does nothing
         ts = [1000.0 * (1 - i / (n - 1)) if n > 1 else 1000.0 for i in range(n)]
     else:
@@ -63,8 +74,9 @@ def _timesteps(n, strength):
 
 
 class FakeZImagePipeline:
-    def __init__(self, mode):
+    def __init__(self, mode, legacy=None):
         self.mode = mode
+        self.legacy = os.environ.get("FAKE_LEGACY_STEPS") == "1" if legacy is None else legacy
         self._interrupt = False
         self._num_timesteps = 0
 
@@ -79,18 +91,18 @@ class FakeZImagePipeline:
         height, width = height or 1024, width or 1024
         if height % 16 or width % 16:
             raise ValueError("Height must be divisible by 16 (got %d)" % height)
-        if os.environ.get("FAKE_NO_BATCH") == "1":
-            assert num_images_per_prompt == 1
+        if strength is not None and not 0 <= strength <= 1:
+            raise ValueError("The value of strength should be in [0.0, 1.0] but is %s" % strength)
         self._interrupt = False
         if self.mode != "generate" and strength is None:
             strength = 0.6
-        ts = _timesteps(num_inference_steps, strength if self.mode != "generate" else None)
+        ts = _timesteps(num_inference_steps, strength if self.mode != "generate" else None, self.legacy)
         if not ts:
             raise ValueError("After adjusting the num_inference_steps by strength parameter: %s, the number of "
-                             "pipeline steps is 0" % strength)
+                             "pipeline steps is 0 which is < 1 and not appropriate for this pipeline." % strength)
         self._num_timesteps = len(ts)
         step_seconds = 0.1 if "__slow__" in prompt else float(os.environ.get("FAKE_STEP_SECONDS", "0.01"))
-        effective = 0
+        effective = passes = 0
         for i, t in enumerate(ts):
             if self.interrupt:
                 continue
@@ -98,28 +110,40 @@ class FakeZImagePipeline:
                 print("fake pipeline: a library print to stdout")
                 os.write(1, b"fake pipeline: a raw write to fd 1\n")
             if i == 1:
-                self._maybe_fail(prompt)
+                self._maybe_fail(prompt, num_images_per_prompt)
             time.sleep(step_seconds)
-            if t > 0:
+            passes += 1
+            if t > 0:  # a step at sigma 0 has dt = 0: it cannot change the latents
                 effective += 1
             if callback_on_step_end is not None:
                 callback_on_step_end(self, i, t, {"latents": None})
         gens = generator if isinstance(generator, list) else [generator] * num_images_per_prompt
         key = "|".join(str(x) for x in (prompt, negative_prompt, guidance_scale, cfg_normalization, width, height,
                                         effective, strength))
-        return Output([self._pixels(g.seed, key, width, height, image, mask_image) for g in gens])
+        images = [self._pixels(g.seed, key, width, height, image, mask_image) for g in gens]
+        log.info("decoded %d image(s) for %r after %d transformer pass(es)", len(images), prompt, passes)
+        return Output(images)
 
-    def _maybe_fail(self, prompt):
+    def _maybe_fail(self, prompt, batch):
+        if "__orphan__" in prompt:  # a helper process left behind by a crash (compile workers do this)
+            import subprocess
+
+            helper = subprocess.Popen(["sleep", "60"])
+            log.info("fake pipeline: started helper pid %d", helper.pid)
+            logging.shutdown()
+            os._exit(9)
         if "__crash__" in prompt:
             os._exit(9)
         if "__hang__" in prompt:
             while True:
                 time.sleep(3600)
-        if "__oom__" in prompt:
+        if "__oom__" in prompt or ("__batchoom__" in prompt and batch > 1):
             raise OutOfMemoryError("CUDA out of memory. Tried to allocate 24.00 GiB. GPU 0 has a total capacity "
                                    "of 79.19 GiB of which 1.20 GiB is free.")
         if "__fatal__" in prompt:
             raise RuntimeError("CUDA error: an illegal memory access was encountered")
+        if "__valueerror__" in prompt:
+            raise ValueError("not enough values to unpack (expected 4, got 3)")
 
     def _pixels(self, seed, key, width, height, image, mask):
         size = width * height * 3
@@ -135,14 +159,30 @@ class FakeZImagePipeline:
         return FakeImage(width, height, 3, out)
 
 
+class FakeLimitedEditPipeline:
+    """A ZIMAGE_EDIT_MODEL of another family: no mask_image, callback_on_step_end or generator."""
+
+    legacy = False
+
+    def __call__(self, prompt=None, image=None, strength=0.8, height=None, width=None, num_inference_steps=50,
+                 guidance_scale=7.5, negative_prompt=None, output_type="pil"):
+        raise AssertionError("the runner must refuse this pipeline before calling it")
+
+
 class Loaded:
     def __init__(self, cfg):
+        edit = os.environ.get("FAKE_EDIT_MODEL", "")
         self.info = {"model": cfg.model, "device": cfg.device, "pipeline": "fake", "offload": "none",
                      "attention": cfg.attention, "compile": cfg.compile, "diffusers": "fake",
+                     "edit_model": edit or None,
+                     # FAKE_NO_VARLEN=1: a diffusers without varlen flash backends (guided jobs refused).
+                     "attention_masks": not (os.environ.get("FAKE_NO_VARLEN") == "1" and cfg.attention != "sdpa"),
                      "has_img2img": True, "has_inpaint": os.environ.get("FAKE_NO_INPAINT") != "1"}
+        edit_pipe = {"legacy": FakeZImagePipeline("img2img", legacy=True), "limited": FakeLimitedEditPipeline(),
+                     "": None}[edit]
         self._pipes = {"generate": FakeZImagePipeline("generate"), "img2img": FakeZImagePipeline("img2img"),
                        "inpaint": FakeZImagePipeline("inpaint") if self.info["has_inpaint"] else None,
-                       "edit_model": None}
+                       "edit_model": edit_pipe}
 
     def pipeline(self, kind):
         return self._pipes.get(kind)
@@ -158,8 +198,8 @@ def load(cfg, log):
     return Loaded(cfg)
 
 
-def static_legacy_steps(loaded):
-    return os.environ.get("FAKE_LEGACY_STEPS") == "1"
+def static_legacy_steps(loaded, pipe=None):
+    return (pipe or loaded.pipeline("generate")).legacy
 
 
 def prepare(loaded, pipe, width, height):
@@ -192,6 +232,8 @@ def probe(device):
         "device_ok": "cuda" not in missing,
         "device_name": "fake device",
         "diffusers": None if "diffusers" in missing else "fake",
+        "transformers": None if "transformers" in missing else "fake",
+        "accelerate": None if "accelerate" in missing else "fake",
         "has_zimage": "diffusers" not in missing,
         "has_img2img": "diffusers" not in missing,
         "has_inpaint": "diffusers" not in missing,

@@ -121,7 +121,7 @@ export class DiffusersEngine implements Engine {
     while (!proc.alive) proc = await this.sup.whenReady(ctx.signal);
     if (ctx.signal.aborted) throw new CanceledError();
     const id = `${job.taskId}:${++this.seq}`;
-    const { header, payload } = this.runFrame(id, job);
+    const { header, parts } = this.runFrame(id, job);
     return new Promise<RawImage[]>((resolve, reject) => {
       const timers: NodeJS.Timeout[] = [];
       const onAbort = () => {
@@ -163,11 +163,12 @@ export class DiffusersEngine implements Engine {
         }, every);
         timers.push(stall);
       }
-      proc.send(header, payload);
+      proc.send(header, parts);
     });
   }
 
-  private runFrame(id: string, job: Job): { header: FrameHeader; payload: Buffer } {
+  /** The run frame; the payload parts are the request's own pixel buffers, written without copies. */
+  private runFrame(id: string, job: Job): { header: FrameHeader; parts: Buffer[] } {
     const d = defaultsFor(this.opts, job.kind);
     const parts: Buffer[] = [];
     const header: FrameHeader = {
@@ -196,7 +197,7 @@ export class DiffusersEngine implements Engine {
         parts.push(gray);
       }
     }
-    return { header, payload: Buffer.concat(parts) };
+    return { header, parts };
   }
 
   private onFrame(header: FrameHeader, payload: Buffer): void {

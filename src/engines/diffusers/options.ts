@@ -114,6 +114,12 @@ export function workerEnv(opts: DiffusersEngineOptions): NodeJS.ProcessEnv {
     PYTHONUNBUFFERED: '1',
     // No __pycache__ litter in the package's python/ directory.
     PYTHONDONTWRITEBYTECODE: '1',
+    // Jobs of changing sizes fragment PyTorch's CUDA cache into blocks too small to reuse (OOM with
+    // gigabytes "reserved but unallocated"); expandable segments grow in place instead. Unless the
+    // user set either spelling (PYTORCH_ALLOC_CONF is the newer name).
+    ...(process.env.PYTORCH_CUDA_ALLOC_CONF === undefined && process.env.PYTORCH_ALLOC_CONF === undefined
+      ? { PYTORCH_CUDA_ALLOC_CONF: 'expandable_segments:True' }
+      : {}),
     ...opts.env,
     ZIMAGE_MODEL: opts.model,
     ZIMAGE_EDIT_MODEL: opts.editModel,

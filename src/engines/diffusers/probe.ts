@@ -1,6 +1,6 @@
 /**
  * A fast check (python/probe.py) of what the diffusers engine needs: the interpreter,
- * torch, diffusers with ZImagePipeline, and the requested device. It decides `auto`, and
+ * torch, diffusers with ZImagePipeline, transformers, accelerate, and the requested device. It decides `auto`, and
  * makes `ZIMAGE_ENGINE=diffusers` fail in seconds with what is missing and how to fix it.
  */
 import { execFile } from 'node:child_process';
@@ -15,6 +15,8 @@ export interface ProbeReport {
   device_name?: string | null;
   free_vram_gb?: number | null;
   diffusers?: string | null;
+  transformers?: string | null;
+  accelerate?: string | null;
   has_zimage?: boolean;
   has_img2img?: boolean;
   has_inpaint?: boolean;
@@ -63,6 +65,13 @@ export function assessProbe(report: ProbeReport, device: string): { missing: str
   } else if (!report.has_zimage) {
     missing.push(`ZImagePipeline (diffusers ${report.diffusers} is too old; 0.36 or newer needed)`);
     hints.add(SETUP_HINT);
+  }
+  // The pipeline's text encoder comes from transformers; accelerate does the loading and offload.
+  for (const name of ['transformers', 'accelerate'] as const) {
+    if (!report[name]) {
+      missing.push(name);
+      hints.add(SETUP_HINT);
+    }
   }
   if (report.torch && !report.device_ok) {
     const why = device.startsWith('cuda') && !report.cuda_available ? 'torch.cuda.is_available() is false' : (report.errors ?? []).join('; ');

@@ -25,14 +25,18 @@ export class ProtocolError extends Error {
   }
 }
 
-/** The frame as buffers to write in order; the payload is not copied. */
-export function encodeFrame(header: FrameHeader, payload: Buffer = Buffer.alloc(0)): Buffer[] {
+/**
+ * The frame as buffers to write in order. The payload may come in parts (an edit's image and
+ * its mask): they are written one after another and never joined or copied.
+ */
+export function encodeFrame(header: FrameHeader, payload: Buffer | readonly Buffer[] = []): Buffer[] {
+  const parts = (Buffer.isBuffer(payload) ? [payload] : [...payload]).filter((p) => p.length);
   const json = Buffer.from(JSON.stringify(header), 'utf8');
   const prefix = Buffer.alloc(PREFIX);
   MAGIC.copy(prefix, 0);
   prefix.writeUInt32BE(json.length, 4);
-  prefix.writeUInt32BE(payload.length, 8);
-  return payload.length ? [prefix, json, payload] : [prefix, json];
+  prefix.writeUInt32BE(parts.reduce((n, p) => n + p.length, 0), 8);
+  return [prefix, json, ...parts];
 }
 
 /**
@@ -76,7 +80,11 @@ export class FrameDecoder {
 
   private peek(n: number): Buffer {
     if (this.chunks[0].length >= n) return this.chunks[0].subarray(0, n);
-    return Buffer.concat(this.chunks, this.buffered).subarray(0, n);
+    // Keep the join: otherwise a frame arriving in pieces smaller than the prefix would be
+    // concatenated again on every push (quadratic in the frame size).
+    const joined = Buffer.concat(this.chunks, this.buffered);
+    this.chunks = [joined];
+    return joined.subarray(0, n);
   }
 
   private take(n: number): Buffer {

@@ -223,7 +223,8 @@ export class Supervisor {
     const now = Date.now();
     if (now - proc.lastFrameAt > this.opts.heartbeatTimeoutMs) {
       proc.kill(`no heartbeat from the Python worker for ${Math.round((now - proc.lastFrameAt) / 1000)} s`);
-    } else if (!this.ready && now - this.spawnedAt > this.opts.startTimeoutMs) {
+    } else if (!this.ready && !this.retiring && now - this.spawnedAt > this.opts.startTimeoutMs) {
+      // (A retiring worker is not loading: it is about to exit, and its exit is reported as a crash.)
       proc.kill(`model load took longer than ZIMAGE_ENGINE_START_TIMEOUT_SECONDS (${this.opts.startTimeoutMs / 1000} s)`);
     }
   }

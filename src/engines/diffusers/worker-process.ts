@@ -68,6 +68,9 @@ export class WorkerProcess extends EventEmitter {
     this.child.stdin!.on('error', () => {}); // EPIPE after the worker died; 'exit' reports it
     this.child.on('error', (err) => this.finish(null, null, `cannot run ${opts.python}: ${err.message}`));
     this.child.on('exit', (code, signal) => {
+      // Whatever the worker started (torch.compile's compile workers) must not outlive it, even
+      // when it exited on its own.
+      this.killGroup();
       // Let the last stderr lines (often the traceback) arrive before reporting; a leftover
       // grandchild holding the pipe open must not delay the report for long.
       const done = () => this.finish(code, signal, this.killReason);
@@ -87,7 +90,7 @@ export class WorkerProcess extends EventEmitter {
     return !this.exited;
   }
 
-  send(header: FrameHeader, payload?: Buffer): void {
+  send(header: FrameHeader, payload?: Buffer | readonly Buffer[]): void {
     if (this.exited || !this.child.stdin!.writable) return;
     for (const part of encodeFrame(header, payload)) this.child.stdin!.write(part);
   }
@@ -96,11 +99,17 @@ export class WorkerProcess extends EventEmitter {
   kill(reason: string): void {
     if (this.exited) return;
     this.killReason ??= reason;
+    if (!this.killGroup()) this.child.kill('SIGKILL');
+  }
+
+  /** SIGKILL to the worker's process group; false where there is none to signal. */
+  private killGroup(): boolean {
+    if (!this.child.pid || process.platform === 'win32') return false;
     try {
-      if (this.child.pid && process.platform !== 'win32') process.kill(-this.child.pid, 'SIGKILL');
-      else this.child.kill('SIGKILL');
+      process.kill(-this.child.pid, 'SIGKILL');
+      return true;
     } catch {
-      this.child.kill('SIGKILL');
+      return false; // ESRCH: the group is already gone
     }
   }
 
