@@ -90,3 +90,15 @@ export async function waitFor(cond: () => boolean, timeoutMs = 5000): Promise<vo
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+/**
+ * Engines made by a test file, closed once after all its tests: `started` makes one and
+ * registers it. Call `closeStartedEngines` from the file's `after` hook.
+ */
+const startedEngines: { close(): Promise<void> }[] = [];
+export function started(env: Record<string, string> = {}, over: Partial<DiffusersEngineOptions> = {}) {
+  const made = makeEngine(env, over);
+  startedEngines.push(made.engine);
+  return made;
+}
+export const closeStartedEngines = () => Promise.all(startedEngines.splice(0).map((e) => e.close()));

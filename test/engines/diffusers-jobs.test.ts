@@ -14,18 +14,11 @@ import { workerEnv } from '../../src/engines/diffusers/options.js';
 import { Supervisor } from '../../src/engines/diffusers/supervisor.js';
 import type { WorkerProcess } from '../../src/engines/diffusers/worker-process.js';
 import { EngineError } from '../../src/errors.js';
-import { captureLog, ctx, engineOptions, job, makeEngine, PYTHON_DIR, rejection, solid, waitFor } from './diffusers-helpers.js';
+import {
+  captureLog, closeStartedEngines, ctx, engineOptions, job, PYTHON_DIR, rejection, solid, started, waitFor,
+} from './diffusers-helpers.js';
 
-const engines: { close(): Promise<void> }[] = [];
-after(async () => {
-  await Promise.all(engines.map((e) => e.close()));
-});
-
-function started(env: Record<string, string> = {}, over = {}) {
-  const made = makeEngine(env, over);
-  engines.push(made.engine);
-  return made;
-}
+after(closeStartedEngines);
 
 test('CUDA out of memory fails only that job with out_of_memory; the same worker runs the next', async () => {
   const { engine } = started();

@@ -12,18 +12,9 @@ import { encodeFrame, FrameDecoder, ProtocolError } from '../../src/engines/diff
 import { createEngine } from '../../src/engines/index.js';
 import { CanceledError, EngineError, EngineUnavailableError } from '../../src/errors.js';
 import type { RawImage } from '../../src/interfaces.js';
-import { captureLog, ctx, FAKE, job, makeEngine, rejection, solid, waitFor } from './diffusers-helpers.js';
+import { captureLog, closeStartedEngines, ctx, FAKE, job, rejection, solid, started, waitFor } from './diffusers-helpers.js';
 
-const engines: { close(): Promise<void> }[] = [];
-after(async () => {
-  await Promise.all(engines.map((e) => e.close()));
-});
-
-function started(env: Record<string, string> = {}, over = {}) {
-  const made = makeEngine(env, over);
-  engines.push(made.engine);
-  return made;
-}
+after(closeStartedEngines);
 
 test('protocol: frames survive arbitrary chunking; garbage on stdout is a loud error', () => {
   const payload = Buffer.from(Array.from({ length: 5000 }, (_, i) => i % 256));

@@ -78,3 +78,23 @@ export async function spawnServer(env: Record<string, string>, args: string[] = 
   });
   return { url, child, output: () => out, exited };
 }
+
+/**
+ * Counts the queue subscriptions held from now on (routes subscribe through the public
+ * interface), so a test can prove that none leak.
+ */
+export function countSubscriptions(server: { queue: ServerHandle['queue'] }): () => number {
+  let active = 0;
+  const subscribe = server.queue.subscribe.bind(server.queue);
+  server.queue.subscribe = (listener) => {
+    active++;
+    const off = subscribe(listener);
+    let done = false;
+    return () => {
+      if (!done) active--;
+      done = true;
+      off();
+    };
+  };
+  return () => active;
+}

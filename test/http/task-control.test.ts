@@ -5,9 +5,8 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
-import type { TaskEvent } from '../../src/interfaces.js';
 import { getJson, pollTask, postJson, request } from '../helpers/http.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { countSubscriptions, startTestServer, type TestServer } from '../helpers/server.js';
 
 const small = (prompt: string, extra: Record<string, unknown> = {}) => ({ prompt, size: '256x256', ...extra });
 
@@ -28,22 +27,6 @@ function assertError(body: any, expected: ReturnType<typeof errorOf>) {
   assert.deepEqual({ ...body, error: { ...body.error, message: String } }, expected);
 }
 
-/** Counts the queue subscriptions held right now (the routes subscribe through the public interface). */
-function countSubscriptions(server: TestServer): () => number {
-  let active = 0;
-  const subscribe = server.queue.subscribe.bind(server.queue);
-  server.queue.subscribe = (listener: (e: TaskEvent) => void) => {
-    active++;
-    const off = subscribe(listener);
-    let done = false;
-    return () => {
-      if (!done) active--;
-      done = true;
-      off();
-    };
-  };
-  return () => active;
-}
 
 async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -6,9 +6,8 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
-import type { TaskEvent } from '../../src/interfaces.js';
 import { getJson, pollTask, postJson } from '../helpers/http.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { countSubscriptions, startTestServer, type TestServer } from '../helpers/server.js';
 
 interface SseEvent {
   id: number;
@@ -105,22 +104,6 @@ function assertIncreasing(events: SseEvent[]) {
   for (let i = 1; i < events.length; i++) assert.ok(events[i].id > events[i - 1].id, `ids ${events.map((e) => e.id).join(', ')}`);
 }
 
-/** Counts the queue subscriptions held from now on (through the public interface), to prove none leak. */
-function countSubscriptions(server: TestServer): () => number {
-  let n = 0;
-  const subscribe = server.queue.subscribe.bind(server.queue);
-  server.queue.subscribe = (listener: (e: TaskEvent) => void) => {
-    n++;
-    const off = subscribe(listener);
-    let done = false;
-    return () => {
-      if (!done) n--;
-      done = true;
-      off();
-    };
-  };
-  return () => n;
-}
 
 async function until(what: string, check: () => boolean): Promise<void> {
   const deadline = Date.now() + 5000;
