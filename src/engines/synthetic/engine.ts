@@ -108,7 +108,7 @@ export class SyntheticEngine implements Engine {
       const strength = job.strength ?? DEFAULT_STRENGTH;
       // The caller resizes uploads to the job size; a nearest-neighbour copy covers any mismatch.
       const img = recolour(fitRgb(job.image!, width, height), strength, rand);
-      drawLabel(img, { body: `EDIT: ${prompt}`, footer: `${settings} | strength ${strength}` });
+      drawLabel(img, { body: `EDIT: ${prompt}`, footer: `${settings} | strength ${strength}`, bodyAt: 'top' });
       return img;
     }
     const img = renderPlasma(width, height, rand);

@@ -16,6 +16,8 @@ const TEXT_BG: Rgb = [24, 24, 24];
 export interface LabelText {
   /** Main text, e.g. the prompt or "EDIT: ..." (wrapped, ellipsised). */
   body: string;
+  /** Where the body goes: centred (generate), or just under the banner (edit: the centre shows the input). */
+  bodyAt?: 'centre' | 'top';
   /** Settings at the bottom, e.g. "seed 42 | 8 steps" (at most two lines). */
   footer: string;
 }
@@ -82,7 +84,9 @@ export function drawLabel(img: RawImage, label: LabelText): number {
   const maxLines = Math.min(6, Math.floor(room / lineH));
   if (maxLines >= 1) {
     const body = wrapText(label.body, chars, maxLines);
-    const top = bannerH + Math.floor((footerTop - bannerH - body.length * lineH) / 2);
+    const top = label.bodyAt === 'top'
+      ? bannerH + Math.floor(lineH / 2)
+      : bannerH + Math.floor((footerTop - bannerH - body.length * lineH) / 2);
     centred(img, body, top, ts, TEXT_FG, TEXT_BG);
   }
   return bannerH;
