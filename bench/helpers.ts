@@ -2,28 +2,13 @@
  * Shared pieces of the benchmark: server configuration, a tiny keep-alive HTTP client,
  * percentiles and number formatting. Nothing here measures anything by itself.
  */
-import fs from 'node:fs';
 import http from 'node:http';
-import os from 'node:os';
-import path from 'node:path';
-import { loadConfig, type Config } from '../src/config.js';
+import type { Config } from '../src/config.js';
+import { loopbackConfig, tempDir } from '../test/helpers/server.js';
 
-export function tempDir(prefix = 'zimage-bench-'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-}
-
-/** The server as the benchmarks run it: synthetic engine at 0 ms per step, silent, loopback, free port. */
+/** The server as the benchmarks run it: the tests' loopback configuration (synthetic engine at 0 ms per step, silent). */
 export function benchConfig(overrides: Partial<Config> = {}): Config {
-  return {
-    ...loadConfig({}, []),
-    port: 0,
-    host: '127.0.0.1',
-    engine: 'synthetic',
-    syntheticStepMs: 0,
-    logLevel: 'silent',
-    dataDir: overrides.dataDir ?? tempDir(),
-    ...overrides,
-  };
+  return loopbackConfig({ dataDir: overrides.dataDir ?? tempDir('zimage-bench-'), ...overrides });
 }
 
 /** The smallest ordinary task: one 256x256 PNG, answered with a URL. */

@@ -148,6 +148,11 @@ export class TaskService {
     }
   }
 
+  /** The stored task alone, without queue position or ETA (cheaper than view). */
+  get(id: string): Promise<TaskRecord | undefined> {
+    return this.queue.get(id);
+  }
+
   async view(id: string): Promise<TaskView | undefined> {
     const task = await this.queue.get(id);
     if (!task) return undefined;
@@ -179,7 +184,7 @@ export class TaskService {
   async cancel(id: string): Promise<TaskRecord | undefined> {
     const before = await this.queue.get(id);
     if (!before) return undefined;
-    if (before.state === 'completed' || before.state === 'failed' || before.state === 'canceled') {
+    if (FINAL_STATES.includes(before.state)) {
       throw new ApiError(409, 'task_finished', `Task ${id} has already finished (status "${before.state}") and cannot be canceled.`, 'task_id');
     }
     return this.queue.cancel(id);

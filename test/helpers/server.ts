@@ -23,13 +23,12 @@ export interface TestServer extends ServerHandle {
   config: Config;
 }
 
-/** Starts the whole server in this process on a free loopback port (synthetic engine, 0 ms steps). */
-export async function startTestServer(
-  overrides: Partial<Config> = {},
-  extra: ServerOverrides = {},
-): Promise<TestServer> {
-  const dataDir = overrides.dataDir ?? tempDir();
-  const config: Config = {
+/**
+ * A server configuration for tests and benchmarks: free loopback port, synthetic engine at
+ * 0 ms per step, silent logs, a fresh temporary data directory unless one is given.
+ */
+export function loopbackConfig(overrides: Partial<Config> = {}): Config {
+  return {
     ...loadConfig({}, []),
     port: 0,
     host: '127.0.0.1',
@@ -37,8 +36,17 @@ export async function startTestServer(
     syntheticStepMs: 0,
     logLevel: 'silent',
     ...overrides,
-    dataDir,
+    dataDir: overrides.dataDir ?? tempDir(),
   };
+}
+
+/** Starts the whole server in this process on a free loopback port (synthetic engine, 0 ms steps). */
+export async function startTestServer(
+  overrides: Partial<Config> = {},
+  extra: ServerOverrides = {},
+): Promise<TestServer> {
+  const config = loopbackConfig(overrides);
+  const dataDir = config.dataDir;
   const handle = await startServer(config, { log: extra.log ?? pino({ level: 'silent' }), ...extra });
   return Object.assign(handle, { dataDir, config });
 }

@@ -6,7 +6,7 @@ import type { TaskView } from '../../tasks/service.js';
 import { baseUrlOf, type AppDeps } from '../context.js';
 import { cancelResponses, ref } from '../schemas.js';
 import { requestLifetime } from '../lifetime.js';
-import { sendTaskNotFound, visibleTask } from './taskStatus.js';
+import { sendTaskNotFound, visibleRecord } from './taskStatus.js';
 
 /** How long a cancel of a running task waits for the worker to stop before answering 202. */
 export const CANCEL_WAIT_MS = 2000;
@@ -94,7 +94,7 @@ export async function taskControlRoutes(app: FastifyInstance, deps: AppDeps) {
    */
   const cancel = async (request: FastifyRequest<{ Params: { task_id: string } }>, reply: FastifyReply) => {
     const id = request.params.task_id;
-    if (!(await visibleTask(deps, request, id))) return sendTaskNotFound(reply, id);
+    if (!(await visibleRecord(deps, request, id))) return sendTaskNotFound(reply, id);
     let task = await deps.tasks.cancel(id); // 409 when it had already finished
     if (!task) return sendTaskNotFound(reply, id);
     if (task.state === 'running') {

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError, invalid } from '../../errors.js';
 import { TASK_ID_RE } from '../../ids.js';
 import { presentTask } from '../../tasks/present.js';
+import type { TaskRecord } from '../../interfaces.js';
 import type { TaskView } from '../../tasks/service.js';
 import { canSee } from '../auth.js';
 import { baseUrlOf, type AppDeps } from '../context.js';
@@ -23,6 +24,12 @@ export const sendTaskNotFound = (reply: FastifyReply, id: string) =>
 export async function visibleTask(deps: AppDeps, request: FastifyRequest, id: string): Promise<TaskView | undefined> {
   const view = TASK_ID_RE.test(id) ? await deps.tasks.view(id) : undefined;
   return view && canSee(request, view.task) ? view : undefined;
+}
+
+/** Like visibleTask, for callers that need only the stored record (no position, ETA or webhook). */
+export async function visibleRecord(deps: AppDeps, request: FastifyRequest, id: string): Promise<TaskRecord | undefined> {
+  const task = TASK_ID_RE.test(id) ? await deps.tasks.get(id) : undefined;
+  return task && canSee(request, task) ? task : undefined;
 }
 
 export const MAX_WAIT_SECONDS = 60;
