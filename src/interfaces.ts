@@ -104,10 +104,17 @@ export interface EnqueueOptions {
   maxQueued?: number;
 }
 
-/** A task held by one worker. The token fences every write the worker makes. */
+/**
+ * A task held by one worker. The token fences every write the worker makes; the signal fires
+ * when the claim should stop (cancel requested from any node, or the lease was lost), so the
+ * engine stops within a step without the worker listening to anything else.
+ */
 export interface Claim {
   task: TaskRecord;
   token: string;
+  signal: AbortSignal;
+  /** Why the signal fired: 'cancel' or 'lost_claim'; undefined while it has not. */
+  abortReason(): 'cancel' | 'lost_claim' | undefined;
 }
 
 export type TaskEventType =
@@ -148,10 +155,13 @@ export interface TaskPage {
 }
 
 /**
- * The durable queue. Implementations: SQLite (embedded) and Redis/BullMQ (scale-out).
- * Knows nothing of HTTP or engines.
+ * The ports, split by role (see ../shared/design.md). An API node needs the task store and
+ * the events; a GPU worker needs only the work queue; housekeeping runs under one leader.
+ * SQLite implements all four in one process (`Queue`); a fleet uses Postgres + BullMQ.
  */
-export interface Queue {
+
+/** Submit, read, list, cancel: what the task service (and so the HTTP API) uses. */
+export interface TaskStore {
   readonly name: string;
   /**
    * Commits the task durably before resolving. Returns the existing task for a repeated
@@ -162,32 +172,49 @@ export interface Queue {
   /** 0-based number of queued tasks ahead of this one; undefined unless queued. */
   position(id: string): Promise<number | undefined>;
   list(opts: ListOptions): Promise<TaskPage>;
-  /** Claims the oldest queued task, counting the attempt. Undefined when none is queued. */
+  /** Queued → canceled at once; running → cancelRequested (the worker's claim signal fires). */
+  cancel(id: string): Promise<TaskRecord | undefined>;
+  stats(): Promise<QueueStats>;
+}
+
+/** Claim, heartbeat, progress and the final writes: all a GPU worker needs. Every write is fenced by the claim's token. */
+export interface WorkQueue {
+  /** Claims the oldest claimable task, counting the attempt. Undefined when none is ready. */
   claim(workerId: string): Promise<Claim | undefined>;
   /** Extends the claim's lease. Throws LostClaimError if the claim is no longer ours. */
   heartbeat(claim: Claim): Promise<void>;
+  /** Records live progress (fenced). A cancel flag seen here fires the claim's signal (the backstop of the cancel event). */
   progress(claim: Claim, progress: TaskProgress): Promise<void>;
   complete(claim: Claim, result: TaskResult): Promise<void>;
   /** Fails the task; with retry and attempts left it goes back to queued instead. */
   fail(claim: Claim, error: TaskError, opts: { retry: boolean }): Promise<TaskState>;
   /** Hands a claimed task back without spending an attempt (graceful shutdown). */
   release(claim: Claim): Promise<void>;
-  /** Queued → canceled at once; running → cancelRequested (the worker stops it). */
-  cancel(id: string): Promise<TaskRecord | undefined>;
   /** Marks a running task canceled once its worker has stopped. */
   finishCanceled(claim: Claim): Promise<void>;
-  /** Requeues running tasks whose lease expired or whose worker is gone. Returns how many. */
-  recover(opts?: { all?: boolean }): Promise<number>;
+  /** Resolves when a task may be claimable (or after a fallback delay, or on abort). */
+  waitForWork(signal: AbortSignal): Promise<void>;
+}
+
+/** Maintenance: one process at a time in a fleet (under the leader lock). */
+export interface Housekeeping {
+  /** Requeues running tasks whose lease expired (their worker is gone). Returns how many. */
+  recover(): Promise<number>;
   /**
    * Retention: finished tasks older than `before` (epoch ms) keep only a tombstone that
    * answers `failed`/`expired`. Works in batches: returns how many tasks it expired in this
    * batch (0 when none are left) and the storage keys (outputs, uploads) to delete.
    */
   expireFinished(before: number): Promise<{ count: number; keys: string[] }>;
-  stats(): Promise<QueueStats>;
-  /** Resolves when a task may be claimable (or after a fallback delay, or on abort). */
-  waitForWork(signal: AbortSignal): Promise<void>;
+}
+
+/** Task events, heard by every node. Hints only: consumers re-read the record, and tolerate a missed event. */
+export interface TaskEvents {
   subscribe(listener: (event: TaskEvent) => void): () => void;
+}
+
+/** The embedded SQLite queue: every role in one object, in one process. */
+export interface Queue extends TaskStore, WorkQueue, Housekeeping, TaskEvents {
   close(): Promise<void>;
 }
 

@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import type { Config } from '../config.js';
-import type { Engine, Queue, Storage } from '../interfaces.js';
+import type { Engine, Storage, TaskEvents, TaskStore } from '../interfaces.js';
 import type { Logger } from '../log.js';
 import type { TaskService } from '../tasks/service.js';
 
@@ -8,7 +8,7 @@ import type { TaskService } from '../tasks/service.js';
 export interface AppDeps {
   config: Config;
   tasks: TaskService;
-  queue: Queue;
+  queue: TaskStore & TaskEvents;
   storage: Storage;
   engine: Engine | null;
   log: Logger;

@@ -21,6 +21,6 @@ export async function openQueue(config: Config): Promise<OpenedQueue> {
   const lock = lockDataDir(config.dataDir);
   const db = openDatabase(path.join(config.dataDir, 'zimage.db'));
   const queue = new SqliteQueue(db, { leaseMs: config.leaseSeconds * 1000 });
-  await queue.recover({ all: true });
+  await queue.requeueAllRunning();
   return { queue, release: () => lock.close(), db };
 }

@@ -1,8 +1,8 @@
-import type { Queue, Storage } from '../interfaces.js';
+import type { Housekeeping, Storage } from '../interfaces.js';
 import type { Logger } from '../log.js';
 
 export interface MaintenanceDeps {
-  queue: Queue;
+  queue: Housekeeping;
   storage: Storage;
   log: Logger;
   retentionMs: number;

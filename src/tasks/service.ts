@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { ApiError, IdempotencyConflictError, QueueFullError } from '../errors.js';
 import { newTaskId } from '../ids.js';
 import {
-  FINAL_STATES, type ListOptions, type Queue, type Storage, type TaskKind, type TaskPage, type TaskParams, type TaskRecord,
+  FINAL_STATES, type ListOptions, type Storage, type TaskEvents, type TaskStore, type TaskKind, type TaskPage, type TaskParams, type TaskRecord,
 } from '../interfaces.js';
 import { Eta } from './eta.js';
 
@@ -92,7 +92,7 @@ export class TaskService {
   private readonly unsubscribe: () => void;
 
   constructor(
-    private readonly queue: Queue,
+    private readonly queue: TaskStore & TaskEvents,
     private readonly storage: Storage,
     private readonly opts: TaskServiceOptions,
   ) {

@@ -2,11 +2,11 @@ import { CanceledError, EngineError, LostClaimError } from '../errors.js';
 import { decodeMask, decodeToRaw } from '../images/decode.js';
 import { contentTypeOf, encodeImage, extensionOf } from '../images/encode.js';
 import { newOutputName } from '../ids.js';
-import type { Claim, Engine, Job, Queue, RawImage, Storage, TaskError, TaskOutput, TaskRecord } from '../interfaces.js';
+import type { Claim, Engine, Job, RawImage, Storage, TaskError, TaskOutput, TaskRecord, WorkQueue } from '../interfaces.js';
 import type { Logger } from '../log.js';
 
 export interface RunDeps {
-  queue: Queue;
+  queue: WorkQueue;
   engine: Engine;
   storage: Storage;
   log: Logger;
@@ -82,10 +82,10 @@ export async function runTask(claim: Claim, deps: RunDeps, outerSignal: AbortSig
     if (!reason) reason = why;
     abort.abort();
   };
-  if (task.cancelRequested) stop('cancel');
-  const unsubscribe = queue.subscribe((e) => {
-    if (e.taskId === task.id && e.type === 'cancel_requested') stop('cancel');
-  });
+  // The claim's signal fires on a cancel (from any node) or a lost lease.
+  const onClaimAbort = () => stop(claim.abortReason() ?? 'cancel');
+  claim.signal.addEventListener('abort', onClaimAbort);
+  if (claim.signal.aborted) onClaimAbort();
   const onShutdown = () => stop('shutdown');
   outerSignal.addEventListener('abort', onShutdown);
   if (outerSignal.aborted) stop('shutdown');
@@ -114,7 +114,7 @@ export async function runTask(claim: Claim, deps: RunDeps, outerSignal: AbortSig
   } finally {
     clearTimeout(timeout);
     clearInterval(heartbeat);
-    unsubscribe();
+    claim.signal.removeEventListener('abort', onClaimAbort);
     outerSignal.removeEventListener('abort', onShutdown);
   }
 }

@@ -75,7 +75,7 @@ describe('SqliteQueue', () => {
       queue.close();
       queue = open();
       assert.equal(rows()[0].state, 'running');
-      assert.equal(await queue.recover({ all: true }), 1);
+      assert.equal(await queue.requeueAllRunning(), 1);
       assert.deepEqual([rows()[0].state, rows()[0].claim_token], ['queued', null]);
     }
     assert.equal(await queue.claim('w3'), undefined, 'no third run');
@@ -161,7 +161,7 @@ describe('SqliteQueue', () => {
     queue.close();
     queue = open(); // the process died with b running and its cancel requested
     queue.subscribe((e) => events.push(`${e.type}:${e.taskId === a.id ? 'a' : 'b'}`));
-    assert.equal(await queue.recover({ all: true }), 1);
+    assert.equal(await queue.requeueAllRunning(), 1);
     assert.deepEqual(rows().map((r) => r.state), ['canceled', 'canceled']);
     assert.deepEqual(events, ['started:a', 'cancel_requested:a', 'canceled:a', 'started:b', 'cancel_requested:b', 'canceled:b']);
     assert.ok(claimB);

@@ -6,6 +6,7 @@ import type {
   Claim, EnqueueOptions, ListOptions, NewTask, Queue, QueueStats, TaskError, TaskEvent, TaskEventType, TaskPage,
   TaskProgress, TaskRecord, TaskResult, TaskState,
 } from '../../interfaces.js';
+import { HeldClaims } from '../claims.js';
 import { rowToTask, type TaskRow } from './rows.js';
 import { EXPIRED_ERROR, exhaustedError } from './taskErrors.js';
 import { prepareStatements, type Statements } from './statements.js';
@@ -32,6 +33,7 @@ export class SqliteQueue implements Queue {
   readonly name = 'sqlite';
   private readonly events = new EventEmitter();
   private readonly live = new Map<string, TaskProgress>();
+  private readonly held = new HeldClaims();
   private readonly sql: Statements;
   private readonly now: () => number;
 
@@ -149,13 +151,14 @@ export class SqliteQueue implements Queue {
     for (const id of exhausted) this.emit('failed', id);
     if (!claimed) return undefined;
     this.emit('started', claimed.row.id);
-    return { task: rowToTask(claimed.row), token: claimed.token };
+    return this.held.open(rowToTask(claimed.row), claimed.token);
   }
 
   /** Runs a fenced write; zero changed rows means the claim was lost. */
   private fenced(claim: Claim, changes: number): void {
     if (changes === 0) {
       this.live.delete(claim.task.id);
+      this.held.forget(claim, true);
       throw new LostClaimError(claim.task.id);
     }
   }
@@ -165,8 +168,9 @@ export class SqliteQueue implements Queue {
   }
 
   async progress(claim: Claim, progress: TaskProgress): Promise<void> {
-    const row = this.sql.tokenOf.get(claim.task.id) as { claim_token: string | null } | undefined;
+    const row = this.sql.tokenOf.get(claim.task.id) as { claim_token: string | null; cancel_requested: number } | undefined;
     this.fenced(claim, row?.claim_token === claim.token ? 1 : 0);
+    if (row?.cancel_requested) this.held.abort(claim.task.id, 'cancel');
     this.live.set(claim.task.id, progress);
     this.emit('progress', claim.task.id, progress);
   }
@@ -184,6 +188,7 @@ export class SqliteQueue implements Queue {
     }).changes;
     this.fenced(claim, changes);
     this.live.delete(claim.task.id);
+    this.held.forget(claim);
     this.emit(state, claim.task.id);
   }
 
@@ -205,6 +210,7 @@ export class SqliteQueue implements Queue {
     }
     this.fenced(claim, this.sql.requeue.run({ id: claim.task.id, token: claim.token, error: JSON.stringify(error), refund: 0 }).changes);
     this.live.delete(claim.task.id);
+    this.held.forget(claim);
     this.emit('requeued', claim.task.id);
     return 'queued';
   }
@@ -215,6 +221,7 @@ export class SqliteQueue implements Queue {
     if (row?.cancel_requested) return this.finishCanceled(claim);
     this.fenced(claim, this.sql.requeue.run({ id: claim.task.id, token: claim.token, error: null, refund: 1 }).changes);
     this.live.delete(claim.task.id);
+    this.held.forget(claim);
     this.emit('requeued', claim.task.id);
   }
 
@@ -233,6 +240,7 @@ export class SqliteQueue implements Queue {
       return 'unchanged' as const;
     }).immediate();
     if (outcome === undefined) return undefined;
+    if (outcome === 'cancel_requested') this.held.abort(id, 'cancel');
     if (outcome !== 'unchanged') this.emit(outcome, id);
     return this.get(id);
   }
@@ -241,12 +249,20 @@ export class SqliteQueue implements Queue {
     this.finishClaimed(claim, 'canceled', {});
   }
 
+  /** Requeues running tasks whose lease ran out (their worker stopped heart-beating). */
+  async recover(): Promise<number> {
+    return this.requeueRunning(this.now());
+  }
+
   /**
-   * Requeues running tasks whose lease ran out. With `all`, every running task: used at
-   * start-up, when this process holds the data-directory lock and so no other worker can be alive.
+   * Requeues every running task: an embedded-mode start-up step, safe only because this
+   * process holds the data-directory lock, so no other worker can be alive.
    */
-  async recover(opts: { all?: boolean } = {}): Promise<number> {
-    const cutoff = opts.all ? Number.MAX_SAFE_INTEGER : this.now();
+  async requeueAllRunning(): Promise<number> {
+    return this.requeueRunning(Number.MAX_SAFE_INTEGER);
+  }
+
+  private requeueRunning(cutoff: number): number {
     const outcomes = this.db.transaction(() => {
       const stale = this.sql.staleRunning.all(cutoff) as { seq: number; id: string; cancel_requested: number }[];
       return stale.map((row) => {
@@ -258,6 +274,8 @@ export class SqliteQueue implements Queue {
     }).immediate();
     for (const { id, event } of outcomes) {
       this.live.delete(id);
+      // A claim held here whose lease ran out (a stalled event loop) stops: its task is someone else's now.
+      this.held.abort(id, 'lost_claim');
       this.emit(event, id);
     }
     return outcomes.length;

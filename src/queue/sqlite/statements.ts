@@ -9,7 +9,7 @@ export function prepareStatements(db: Database.Database) {
        VALUES (@id, @kind, 'queued', @params, @input_key, @mask_key, @max_attempts, @owner, @idempotency_key, @request_hash, @webhook_url, @created_at)`,
     ),
     byId: db.prepare('SELECT * FROM tasks WHERE id = ?'),
-    tokenOf: db.prepare('SELECT claim_token FROM tasks WHERE id = ? AND state = \'running\''),
+    tokenOf: db.prepare('SELECT claim_token, cancel_requested FROM tasks WHERE id = ? AND state = \'running\''),
     byIdempotencyKey: db.prepare('SELECT * FROM tasks WHERE owner = ? AND idempotency_key = ?'),
     positionOf: db.prepare(
       `SELECT (SELECT COUNT(*) FROM tasks q WHERE q.state = 'queued' AND q.seq < t.seq) AS position
