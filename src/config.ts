@@ -165,6 +165,14 @@ export const OPTIONS = {
     env: 'ZIMAGE_WEBHOOK_TIMEOUT_SECONDS', flag: '--webhook-timeout-seconds', kind: 'number', default: '10', min: 0.1, max: 300,
     doc: 'A webhook receiver that has not answered within this many seconds (DNS, connect and response) counts as a failed attempt.',
   },
+  databaseUrl: {
+    env: 'ZIMAGE_DATABASE_URL', flag: '--database-url', kind: 'string', default: '',
+    doc: 'Fleet mode: PostgreSQL URL (`postgres://user:pass@host/db`) for task records, idempotency keys and webhook deliveries. Set together with ZIMAGE_REDIS_URL; both empty is the embedded mode (SQLite in the data directory).',
+  },
+  redisUrl: {
+    env: 'ZIMAGE_REDIS_URL', flag: '--redis-url', kind: 'string', default: '',
+    doc: 'Fleet mode: Redis URL (`redis://host:6379`) for BullMQ dispatch tickets, cross-node events and the worker registry. Set `maxmemory-policy noeviction` on that Redis.',
+  },
 } satisfies Record<string, OptionSpec>;
 
 type Options = typeof OPTIONS;
@@ -237,6 +245,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] 
   }
   const config = values as Config;
   config.dataDir = path.resolve(config.dataDir);
+  checkMode(config);
   if (config.publicUrl) {
     try {
       const u = new URL(config.publicUrl);
@@ -247,6 +256,22 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] 
     config.publicUrl = config.publicUrl.replace(/\/+$/, '');
   }
   return config;
+}
+
+/** Fleet mode needs both services; one without the other is a mistake worth stopping for. */
+function checkMode(config: Config): void {
+  if (config.databaseUrl && !config.redisUrl) {
+    throw new ConfigError('ZIMAGE_DATABASE_URL is set but ZIMAGE_REDIS_URL is not: fleet mode needs both (Postgres for task records, Redis for dispatch and events). Set ZIMAGE_REDIS_URL, or unset ZIMAGE_DATABASE_URL for the embedded mode.');
+  }
+  if (config.redisUrl && !config.databaseUrl) {
+    throw new ConfigError('ZIMAGE_REDIS_URL is set but ZIMAGE_DATABASE_URL is not: fleet mode needs both (Postgres for task records, Redis for dispatch and events). Set ZIMAGE_DATABASE_URL, or unset ZIMAGE_REDIS_URL for the embedded mode.');
+  }
+  if (config.databaseUrl && !/^postgres(ql)?:\/\//.test(config.databaseUrl)) {
+    throw new ConfigError(`ZIMAGE_DATABASE_URL must be a postgres:// URL, got "${config.databaseUrl.replace(/\/\/[^@/]*@/, '//…@')}"`);
+  }
+  if (config.redisUrl && !/^rediss?:\/\//.test(config.redisUrl)) {
+    throw new ConfigError(`ZIMAGE_REDIS_URL must be a redis:// or rediss:// URL, got "${config.redisUrl.replace(/\/\/[^@/]*@/, '//…@')}"`);
+  }
 }
 
 /** Help text for `zimage serve --help`, from the same table. */

@@ -4,36 +4,54 @@
 import { ConfigError, loadConfig, optionsHelp } from '../config.js';
 import { EngineUnavailableError } from '../errors.js';
 import { DataDirInUseError } from '../queue/sqlite/open.js';
-import { startServer } from '../server.js';
+import { startServer, startWorkerProcess } from '../server.js';
 
 const USAGE = `Usage: zimage <command> [options]
 
 Commands:
-  serve      Run the HTTP API with the embedded queue and engine worker (default)
-  help       Show this help
+  serve              Run the HTTP API and an engine worker (default)
+  serve --no-worker  Run the HTTP API only (a fleet's API node; workers run elsewhere)
+  worker             Run one engine worker of a fleet (one per GPU: --device cuda:N); needs
+                     ZIMAGE_DATABASE_URL and ZIMAGE_REDIS_URL
+  help               Show this help
 
-Options for serve (each also an environment variable; flags win):
+Without ZIMAGE_DATABASE_URL and ZIMAGE_REDIS_URL everything runs embedded in one process
+(SQLite in the data directory); with both, processes share Postgres, Redis and storage.
+
+Options (each also an environment variable; flags win):
 ${optionsHelp()}
 `;
 
-async function serve(argv: string[]): Promise<void> {
-  const config = loadConfig(process.env, argv);
-  const server = await startServer(config);
+/** Graceful stop on SIGTERM/SIGINT; a second signal exits at once. */
+function onSignals(handle: { log: { info: Function; warn: Function; error: Function }; close(): Promise<void> }): void {
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals) => {
     signals += 1;
     if (signals > 1) {
-      server.log.warn({ signal: sig }, 'second signal: exiting now');
+      handle.log.warn({ signal: sig }, 'second signal: exiting now');
       process.exit(1);
     }
-    server.log.info({ signal: sig }, 'signal received, shutting down gracefully (send again to force)');
-    server.close().then(() => process.exit(0), (err) => {
-      server.log.error({ err }, 'error during shutdown');
+    handle.log.info({ signal: sig }, 'signal received, shutting down gracefully (send again to force)');
+    handle.close().then(() => process.exit(0), (err) => {
+      handle.log.error({ err }, 'error during shutdown');
       process.exit(1);
     });
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+}
+
+async function serve(argv: string[]): Promise<void> {
+  onSignals(await startServer(loadConfig(process.env, argv)));
+}
+
+async function worker(argv: string[]): Promise<void> {
+  const config = loadConfig(process.env, argv);
+  if (!config.databaseUrl) {
+    throw new ConfigError('"zimage worker" runs one worker of a fleet and needs ZIMAGE_DATABASE_URL and ZIMAGE_REDIS_URL. ' +
+      'On one machine, "zimage serve" already runs the API and a worker together.');
+  }
+  onSignals(await startWorkerProcess({ ...config, worker: true }));
 }
 
 async function main(): Promise<void> {
@@ -43,6 +61,7 @@ async function main(): Promise<void> {
     return;
   }
   if (command === 'serve') return serve(rest);
+  if (command === 'worker') return worker(rest);
   if (command.startsWith('--')) return serve([command, ...rest]);
   throw new ConfigError(`unknown command "${command}"; run "zimage help"`);
 }

@@ -3,6 +3,7 @@ import type { Config } from '../config.js';
 import type { Engine, Storage, TaskEvents, TaskStore } from '../interfaces.js';
 import type { Logger } from '../log.js';
 import type { TaskService } from '../tasks/service.js';
+import type { WorkerRegistry } from '../worker/registry.js';
 
 /** What the HTTP layer is given. Routes use these and nothing else (no SQL, no model). */
 export interface AppDeps {
@@ -11,6 +12,8 @@ export interface AppDeps {
   queue: TaskStore & TaskEvents;
   storage: Storage;
   engine: Engine | null;
+  /** Live engine workers: this process's, or the fleet's from the registry. */
+  workers: WorkerRegistry;
   log: Logger;
   /** Aborted when the server begins to close (set by buildApp). */
   closing: AbortSignal;

@@ -108,6 +108,18 @@ export const HealthResponse = Type.Object({
     queued: Type.Integer(),
     running: Type.Integer(),
   }, { additionalProperties: true }),
+  workers: Type.Array(Type.Object({
+    id: Type.String(),
+    host: Type.String(),
+    engine: Type.String(),
+    synthetic: Type.Boolean(),
+    model: Nullable(Type.String()),
+    device: Nullable(Type.String()),
+    state: Type.String({ description: 'The worker loop: idle, claiming, running, waiting_for_engine, stopping.' }),
+    engine_state: Type.String({ description: 'loading, ready or error.' }),
+    current_task: Nullable(Type.String()),
+    last_heartbeat: Type.Integer({ description: 'Unix seconds of its last registry heartbeat.' }),
+  }, { additionalProperties: true }), { description: 'The live engine workers: this process\'s, or every worker of the fleet.' }),
 }, { $id: 'Health', additionalProperties: true });
 
 /**

@@ -24,10 +24,10 @@ export class Eta {
     return this.avgTaskMs === null ? null : this.avgTaskMs / 1000;
   }
 
-  /** Tasks ahead (position) plus the running ones, then this one. */
-  forQueued(position: number, running: number): number | null {
+  /** Tasks ahead (position) plus the running ones, then this one, shared among the live workers. */
+  forQueued(position: number, running: number, workers = 1): number | null {
     if (this.avgTaskMs === null) return null;
-    return round(((position + 1) * this.avgTaskMs + running * this.avgTaskMs * 0.5) / 1000);
+    return round(((position + 1) * this.avgTaskMs + running * this.avgTaskMs * 0.5) / 1000 / Math.max(1, workers));
   }
 
   forRunning(task: TaskRecord, defaultSteps: number, now = Date.now()): number | null {

@@ -7,6 +7,10 @@ export interface MaintenanceDeps {
   log: Logger;
   retentionMs: number;
   now?: () => number;
+  /** Whether this process should run the pass now (the fleet's leader lock); default always. */
+  leader?: () => Promise<boolean>;
+  /** Backend work of the same pass (the fleet's ticket reconciler). */
+  extra?: () => Promise<unknown>;
 }
 
 /**
@@ -26,16 +30,20 @@ export async function runMaintenance(deps: MaintenanceDeps): Promise<{ recovered
     expired += batch.count;
   }
   if (expired) deps.log.info({ tasks: expired }, 'retention expired finished tasks and deleted their files');
+  await deps.extra?.();
   return { recovered, expired };
 }
 
-/** Runs maintenance every intervalMs until the returned stop function is called. */
+/** Runs maintenance every intervalMs (when this process leads) until the returned stop function is called. */
 export function startMaintenance(deps: MaintenanceDeps, intervalMs: number): () => void {
   let busy = false;
   const timer = setInterval(() => {
     if (busy) return;
     busy = true;
-    runMaintenance(deps)
+    (async () => {
+      if (deps.leader && !(await deps.leader())) return;
+      await runMaintenance(deps);
+    })()
       .catch((err) => deps.log.error({ err }, 'maintenance failed; will retry'))
       .finally(() => { busy = false; });
   }, intervalMs);

@@ -47,7 +47,7 @@ export async function presentTask(view: TaskView, baseUrl: string, storage: Stor
     created_at: seconds(task.createdAt),
   };
   if (status === 'processing') {
-    const total = task.progress?.total ?? null;
+    const total = task.progress?.total ?? view.totalSteps ?? null;
     const step = task.progress?.step ?? 0;
     Object.assign(body, {
       stage: task.state,

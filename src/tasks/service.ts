@@ -4,6 +4,7 @@ import { newTaskId } from '../ids.js';
 import {
   FINAL_STATES, type ListOptions, type Storage, type TaskEvents, type TaskStore, type TaskKind, type TaskPage, type TaskParams, type TaskRecord,
 } from '../interfaces.js';
+import type { WorkerInfo, WorkerRegistry } from '../worker/registry.js';
 import { Eta } from './eta.js';
 
 export interface Upload {
@@ -57,6 +58,8 @@ export interface TaskView {
   task: TaskRecord;
   queuePosition: number | null;
   etaSeconds: number | null;
+  /** Steps the task will run: its progress total, else what it asked for, else the default of the engine that will run it. */
+  totalSteps?: number | null;
   /** Present for tasks submitted with a webhook_url. */
   webhook?: WebhookSummary;
 }
@@ -64,9 +67,14 @@ export interface TaskView {
 export interface TaskServiceOptions {
   maxQueue: number;
   maxAttempts: number;
-  /** Steps assumed before the engine reports any (for progress totals and ETA). */
-  defaultSteps: (kind: TaskKind) => number;
+  /** The live workers: their number divides queue ETAs; their engines' default steps size queued tasks. */
+  workers: WorkerRegistry;
   webhooks?: TaskWebhooks;
+  /**
+   * Waits re-read the record this often, so a missed event (events are hints in a fleet)
+   * delays an answer by at most this much. Undefined: events alone (embedded, in-process).
+   */
+  recheckMs?: number;
 }
 
 /**
@@ -81,6 +89,15 @@ export function requestHash(input: SubmitInput): string {
   hash.update(JSON.stringify([input.kind, sorted, input.webhookUrl ?? null]));
   for (const upload of [input.image, input.mask]) hash.update(upload ? createHash('sha256').update(upload.data).digest() : Buffer.alloc(0));
   return hash.digest('hex');
+}
+
+/** The steps a task of this kind runs by default on the live workers (the most common answer), if any is live. */
+function defaultStepsOf(workers: WorkerInfo[], kind: TaskKind): number | undefined {
+  const counts = new Map<number, number>();
+  for (const w of workers) counts.set(w.defaultSteps[kind], (counts.get(w.defaultSteps[kind]) ?? 0) + 1);
+  let best: number | undefined;
+  for (const [steps, n] of counts) if (best === undefined || n > counts.get(best)!) best = steps;
+  return best;
 }
 
 /**
@@ -162,13 +179,16 @@ export class TaskService {
   async viewOf(task: TaskRecord): Promise<TaskView> {
     let queuePosition: number | null = null;
     let etaSeconds: number | null = null;
+    const workers = task.state === 'queued' || task.state === 'running' ? await this.opts.workers.live() : [];
+    const defaultSteps = defaultStepsOf(workers, task.kind);
     if (task.state === 'queued') {
       queuePosition = (await this.queue.position(task.id)) ?? 0;
-      etaSeconds = this.eta.forQueued(queuePosition, (await this.queue.stats()).running);
+      etaSeconds = this.eta.forQueued(queuePosition, (await this.queue.stats()).running, workers.length);
     } else if (task.state === 'running') {
-      etaSeconds = this.eta.forRunning(task, this.opts.defaultSteps(task.kind));
+      etaSeconds = this.eta.forRunning(task, task.params.num_inference_steps ?? defaultSteps ?? 8);
     }
-    const view: TaskView = { task, queuePosition, etaSeconds };
+    const totalSteps = task.progress?.total ?? task.params.num_inference_steps ?? defaultSteps ?? null;
+    const view: TaskView = { task, queuePosition, etaSeconds, totalSteps };
     if (task.webhookUrl && this.opts.webhooks) {
       view.webhook = (await this.opts.webhooks.summary(task.id))
         ?? { url: task.webhookUrl, status: 'pending', attempts: [], nextAttemptAt: null };
@@ -206,10 +226,18 @@ export class TaskService {
       const task = await this.queue.get(id);
       if (!task || isFinal(task) || timeoutMs <= 0 || signal?.aborted) return task;
       let timer: NodeJS.Timeout | undefined;
+      let recheck: NodeJS.Timeout | undefined;
       const onAbort = () => finished();
       signal?.addEventListener('abort', onAbort);
+      if (this.opts.recheckMs) {
+        // The backstop for a missed final event: the record is the truth.
+        recheck = setInterval(() => {
+          this.queue.get(id).then((t) => { if (!t || isFinal(t)) finished(); }, () => undefined);
+        }, this.opts.recheckMs);
+      }
       await Promise.race([final, new Promise<void>((resolve) => { timer = setTimeout(resolve, timeoutMs); })]);
       clearTimeout(timer);
+      clearInterval(recheck);
       signal?.removeEventListener('abort', onAbort);
       return await this.queue.get(id);
     } finally {

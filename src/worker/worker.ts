@@ -41,6 +41,11 @@ export class Worker {
     return this.current;
   }
 
+  /** The id of the task being run now, if any. */
+  currentTask(): string | null {
+    return this.running?.task.id ?? null;
+  }
+
   start(): void {
     this.loop ??= this.run();
   }

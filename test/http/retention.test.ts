@@ -17,7 +17,7 @@ test('retention: an expired task answers failed/expired, its images and upload a
     await pollTask(server.url, edit.body.task_id);
     const files = () => ['outputs', 'uploads'].flatMap((d) => fs.readdirSync(path.join(server.dataDir, d)));
     assert.equal(files().length, 3);
-    const deps = { queue: server.queue, storage: server.storage, log: pino({ level: 'silent' }), retentionMs: 3600_000 };
+    const deps = { queue: server.backend.housekeeping, storage: server.storage, log: pino({ level: 'silent' }), retentionMs: 3600_000 };
 
     assert.deepEqual(await runMaintenance(deps), { recovered: 0, expired: 0 }, 'nothing is expired before retention');
     assert.deepEqual(await runMaintenance({ ...deps, now: () => Date.now() + 3601_000 }), { recovered: 0, expired: 2 });

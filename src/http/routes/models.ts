@@ -16,7 +16,7 @@ const Model = Type.Object({
 });
 const ModelList = Type.Object({
   object: Type.Literal('list'),
-  data: Type.Array(Model, { description: 'The model this node\'s engine serves; empty on a --no-worker node.' }),
+  data: Type.Array(Model, { description: 'The models this node\'s engine, or the fleet\'s live workers, serve; empty when none runs.' }),
 });
 
 export interface OpenAIModel {
@@ -43,20 +43,22 @@ export async function modelRoutes(app: FastifyInstance, deps: AppDeps) {
   // No model publishes a creation date we could know: report when this server started serving it.
   const created = Math.floor(Date.now() / 1000);
 
-  /** Full model name (as the engine reports it) and its OpenAI entry; none on an API-only node. */
-  const served = () => {
-    const engine = deps.engine;
-    if (!engine) return [];
-    const name = engine.state().model ?? engine.name;
-    return [{ name, entry: modelEntry(name, created) }];
+  /**
+   * Full model names (as the engines report them) and their OpenAI entries: this node's
+   * engine, else those of the fleet's live workers; none when no worker is live.
+   */
+  const served = async () => {
+    const names = deps.engine
+      ? [deps.engine.state().model ?? deps.engine.name]
+      : (await deps.workers.live()).map((w) => w.model ?? w.engine);
+    return [...new Set(names)].map((name) => ({ name, entry: modelEntry(name, created) }));
   };
 
   app.get('/v1/models', {
     schema: { summary: 'List served models (OpenAI-compatible)', tags: ['openai'], response: { 200: ModelList } },
   }, async () => ({
-    // A node started with --no-worker runs no engine and cannot know what its workers serve.
     object: 'list' as const,
-    data: served().map((m) => m.entry),
+    data: (await served()).map((m) => m.entry),
   }));
 
   app.get<{ Params: { id: string } }>('/v1/models/:id', {
@@ -66,11 +68,12 @@ export async function modelRoutes(app: FastifyInstance, deps: AppDeps) {
     },
   }, async (request) => {
     const wanted = request.params.id.toLowerCase();
-    const found = served().find((m) => m.entry.id === wanted || m.name.toLowerCase() === wanted);
+    const all = await served();
+    const found = all.find((m) => m.entry.id === wanted || m.name.toLowerCase() === wanted);
     if (!found) {
-      const ids = served().map((m) => `"${m.entry.id}"`).join(', ');
+      const ids = all.map((m) => `"${m.entry.id}"`).join(', ');
       throw new ApiError(404, 'model_not_found',
-        `The model "${request.params.id}" is not served here. ${ids ? `Served: ${ids}.` : 'This node runs no engine.'} See GET /v1/models.`, 'model');
+        `The model "${request.params.id}" is not served here. ${ids ? `Served: ${ids}.` : 'No engine worker is live.'} See GET /v1/models.`, 'model');
     }
     return found.entry;
   });
