@@ -4,6 +4,7 @@
  * `zimage serve --help` prints it from here.
  */
 import path from 'node:path';
+import { isS3Url, parseS3Url } from './storage/s3Url.js';
 
 type Kind = 'string' | 'int' | 'number' | 'bool' | 'enum';
 
@@ -24,6 +25,34 @@ export const OPTIONS = {
   dataDir: {
     env: 'ZIMAGE_DATA_DIR', flag: '--data-dir', kind: 'string', default: './data',
     doc: 'Directory for the SQLite database, uploads and output images.',
+  },
+  storage: {
+    env: 'ZIMAGE_STORAGE', flag: '--storage', kind: 'string', default: '',
+    doc: 'Where output images and uploads live: a directory (may be a mount shared by several processes) or `s3://bucket/prefix`. Empty: `<data dir>`.',
+  },
+  s3Endpoint: {
+    env: 'ZIMAGE_S3_ENDPOINT', flag: '--s3-endpoint', kind: 'string', default: '',
+    doc: 'S3 storage: endpoint URL of an S3-compatible server (e.g. http://minio:9000). Empty: AWS. Credentials come from the usual AWS_* variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_PROFILE, ...).',
+  },
+  s3Region: {
+    env: 'ZIMAGE_S3_REGION', flag: '--s3-region', kind: 'string', default: 'us-east-1',
+    doc: 'S3 storage: the bucket\'s region.',
+  },
+  s3ForcePathStyle: {
+    env: 'ZIMAGE_S3_FORCE_PATH_STYLE', flag: '--s3-force-path-style', kind: 'bool', default: 'false',
+    doc: 'S3 storage: address buckets as `endpoint/bucket/key` instead of `bucket.endpoint/key` (most S3-compatible servers need this).',
+  },
+  s3Checksums: {
+    env: 'ZIMAGE_S3_CHECKSUMS', flag: '--s3-checksums', kind: 'enum', default: 'when_supported', values: ['when_supported', 'when_required'],
+    doc: 'S3 storage: send and check the SDK\'s CRC32 checksums on every request (`when_supported`), or only where S3 requires one (`when_required`: for S3-compatible servers that reject or mishandle the newer checksum headers).',
+  },
+  outputsRedirect: {
+    env: 'ZIMAGE_OUTPUTS_REDIRECT', flag: '--outputs-redirect', kind: 'bool', default: 'false',
+    doc: 'S3 storage: `/outputs/{file}` answers 302 to a presigned S3 URL instead of streaming the image through this server. Ignored for directory storage.',
+  },
+  presignSeconds: {
+    env: 'ZIMAGE_PRESIGN_SECONDS', flag: '--presign-seconds', kind: 'int', default: '3600', min: 1, max: 604800,
+    doc: 'How long a presigned URL from ZIMAGE_OUTPUTS_REDIRECT stays valid (S3 allows at most 7 days).',
   },
   engine: {
     env: 'ZIMAGE_ENGINE', flag: '--engine', kind: 'enum', default: 'auto', values: ['auto', 'synthetic', 'diffusers'],
@@ -246,6 +275,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] 
   const config = values as Config;
   config.dataDir = path.resolve(config.dataDir);
   checkMode(config);
+  checkStorage(config);
   if (config.publicUrl) {
     try {
       const u = new URL(config.publicUrl);
@@ -271,6 +301,24 @@ function checkMode(config: Config): void {
   }
   if (config.redisUrl && !/^rediss?:\/\//.test(config.redisUrl)) {
     throw new ConfigError(`ZIMAGE_REDIS_URL must be a redis:// or rediss:// URL, got "${config.redisUrl.replace(/\/\/[^@/]*@/, '//…@')}"`);
+  }
+}
+
+/** A directory is resolved like the data directory; an S3 URL must name a bucket, and a URL of any other scheme is a mistake. */
+function checkStorage(config: Config): void {
+  if (isS3Url(config.storage)) {
+    try {
+      parseS3Url(config.storage);
+    } catch (err) {
+      throw new ConfigError(`ZIMAGE_STORAGE: ${(err as Error).message}.`);
+    }
+  } else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(config.storage)) {
+    throw new ConfigError(`ZIMAGE_STORAGE must be a directory or an s3://bucket/prefix URL, got "${config.storage}". For another S3-compatible store use s3://BUCKET with ZIMAGE_S3_ENDPOINT set to its URL.`);
+  } else if (config.storage) {
+    config.storage = path.resolve(config.storage);
+  }
+  if (config.s3Endpoint && !/^https?:\/\/[^/]/.test(config.s3Endpoint)) {
+    throw new ConfigError(`ZIMAGE_S3_ENDPOINT must be an http(s) URL such as http://127.0.0.1:9000, got "${config.s3Endpoint}"`);
   }
 }
 

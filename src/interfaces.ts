@@ -271,16 +271,5 @@ export interface Engine {
   close(): Promise<void>;
 }
 
-export interface StoredObject {
-  data: Buffer;
-  contentType: string;
-}
-
-/** Where encoded outputs and uploads live: a directory or S3. Keys are server-made, never client paths. */
-export interface Storage {
-  readonly name: string;
-  put(key: string, data: Buffer, contentType: string): Promise<void>;
-  get(key: string): Promise<StoredObject | undefined>;
-  delete(key: string): Promise<void>;
-  close(): Promise<void>;
-}
+/** Where encoded outputs and uploads live (a directory or S3): see storage/storage.ts. */
+export type { ByteRange, ListedObject, ObjectInfo, ObjectStream, Storage, StoredObject } from './storage/storage.js';

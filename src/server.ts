@@ -2,14 +2,14 @@ import type { FastifyInstance } from 'fastify';
 import type { Config } from './config.js';
 import { buildApp } from './http/app.js';
 import { parseApiKeys } from './http/auth.js';
-import type { Engine, Queue, Storage } from './interfaces.js';
+import type { Engine, Storage } from './interfaces.js';
 import { createLogger, type Logger } from './log.js';
 import { taskQueue, type TaskQueue } from './queue/facade.js';
 import { openBackend, type Backend } from './queue/index.js';
-import { LocalStorage } from './storage/local.js';
+import { openStorage } from './storage/index.js';
 import { startMaintenance } from './tasks/maintenance.js';
 import { TaskService } from './tasks/service.js';
-import { createWebhooks, type WebhookDispatcher, type WebhookOverrides } from './webhooks/index.js';
+import { createWebhooks, SqliteWebhookStore, type WebhookDispatcher, type WebhookOverrides } from './webhooks/index.js';
 import { startEngineWorker } from './worker/engineWorker.js';
 import { CachedRegistry, LocalRegistry, RedisRegistry, type WorkerRegistry } from './worker/registry.js';
 import type { Worker } from './worker/worker.js';
@@ -80,7 +80,7 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
   const cleanups: Cleanup[] = [() => backend.close()];
   try {
     const queue = taskQueue(backend.store, backend.events);
-    const storage = await LocalStorage.open(config.dataDir);
+    const storage = await openStorage(config);
     cleanups.push(() => storage.close());
     const local = config.worker
       ? await startEngineWorker(config, await backend.workQueue(), storage, log, overrides.engine)
@@ -96,7 +96,9 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
       workers = registry;
     }
     const cachedWorkers = new CachedRegistry(workers);
-    const webhooks = backend.db ? createWebhooks({ db: backend.db, queue: backend.store as Queue, storage, config, log }, overrides.webhooks) : null;
+    const webhooks = backend.db
+      ? createWebhooks({ store: new SqliteWebhookStore(backend.db), tasks: backend.store, events: backend.events, storage, config, log, fleet: false }, overrides.webhooks)
+      : null;
     if (webhooks) cleanups.push(() => webhooks.stop());
     const tasks = new TaskService(queue, storage, {
       maxQueue: config.maxQueue,
@@ -155,7 +157,7 @@ export async function startWorkerProcess(config: Config, overrides: ServerOverri
   const backend = await openBackend(config, log);
   const cleanups: Cleanup[] = [() => backend.close()];
   try {
-    const storage = await LocalStorage.open(config.dataDir);
+    const storage = await openStorage(config);
     cleanups.push(() => storage.close());
     const local = await startEngineWorker(config, await backend.workQueue(), storage, log, overrides.engine);
     cleanups.push(() => local.engine.close());

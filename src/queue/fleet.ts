@@ -36,6 +36,9 @@ export async function openFleet(config: Config, log: Logger): Promise<Backend> {
       ticket: (taskId) => tickets.add(taskId).catch((err) => {
         log.warn({ err, task: taskId }, 'could not add the dispatch ticket; the reconciler will re-add it');
       }),
+      renew: (taskId) => tickets.renew(taskId).catch((err) => {
+        log.warn({ err, task: taskId }, 'could not renew the dispatch ticket; the reconciler will re-add it');
+      }),
       publish: (type, taskId, progress) => events.publish(type, taskId, progress),
     };
     const store = new PgTaskStore(pool, signals);

@@ -1,6 +1,8 @@
 /**
- * The webhook_deliveries table in Postgres (placeholder written by the fleet store; the webhook
- * store owns this file). Run by src/queue/postgres/schema.ts right after the tasks table.
+ * The webhook_deliveries table in Postgres (src/webhooks/postgresStore.ts): the SQLite table
+ * of src/queue/sqlite/schema.ts (#2 and #4) with JSONB attempts and BIGINT epoch-ms times.
+ * The fleet's task-store migrations (src/queue/postgres/schema.ts) run it right after
+ * creating the tasks table, which it references.
  */
 export const WEBHOOK_DELIVERIES_DDL = `CREATE TABLE webhook_deliveries (
      id TEXT PRIMARY KEY,

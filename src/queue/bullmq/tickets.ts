@@ -22,6 +22,17 @@ export class Tickets {
     await this.queue.add('task', { taskId }, { jobId: jobIdOf(taskId) });
   }
 
+  /**
+   * A fresh ticket for a task recovered from a dead worker. Its old ticket is still "active"
+   * in BullMQ; once its lock has run out (it lives as long as our lease) it can be removed at
+   * once instead of waiting for BullMQ's stalled check. A ticket still locked stays: the
+   * stalled check hands it on, and the Postgres row decides the claim either way.
+   */
+  async renew(taskId: string): Promise<void> {
+    await this.queue.remove(jobIdOf(taskId)).catch(() => undefined);
+    await this.add(taskId);
+  }
+
   /** Adds tickets for the tasks that have none; returns the ids it added them for. */
   async ensure(taskIds: string[]): Promise<string[]> {
     if (!taskIds.length) return [];

@@ -23,7 +23,7 @@ export class PgHousekeeping implements Housekeeping {
        WHERE state = 'running' AND lease_expires_at < $1 RETURNING id`, [now]);
     for (const { id } of canceled.rows) this.signals.publish('canceled', id);
     for (const { id } of requeued.rows) {
-      await this.signals.ticket(id);
+      await this.signals.renew(id);
       this.signals.publish('requeued', id);
     }
     return canceled.rows.length + requeued.rows.length;

@@ -12,6 +12,8 @@ import { LOCKS } from './schema.js';
 export interface FleetSignals {
   /** Adds the dispatch ticket of a queued task. May fail: the reconciler re-adds missing tickets. */
   ticket(taskId: string): Promise<void>;
+  /** Replaces the ticket of a task taken back from a dead worker (see Tickets.renew). */
+  renew(taskId: string): Promise<void>;
   publish(type: TaskEventType, taskId: string, progress?: TaskProgress): void;
 }
 

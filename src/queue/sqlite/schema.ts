@@ -51,6 +51,8 @@ const MIGRATIONS: string[] = [
    CREATE INDEX tasks_with_webhook ON tasks(seq) WHERE webhook_url IS NOT NULL;`,
   // #3 What an idempotent request asked for, so a key reused for another request is refused.
   `ALTER TABLE tasks ADD COLUMN request_hash TEXT;`,
+  // #4 The lease of a webhook attempt (src/webhooks/store.ts): only the current claim may record it.
+  `ALTER TABLE webhook_deliveries ADD COLUMN lease_token TEXT;`,
 ];
 
 export function migrate(db: Database.Database): void {

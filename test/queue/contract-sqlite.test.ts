@@ -1,0 +1,3 @@
+import { sqliteFactory, storeContract } from './contract.js';
+
+storeContract(sqliteFactory);
