@@ -17,7 +17,7 @@ import { startServer, type ServerHandle } from '../src/server.js';
 import { benchConfig, percentiles, submitTask, type Percentiles } from './helpers.js';
 
 /** The synthetic engine, plus a timestamp of every run() start. */
-class StampingEngine implements Engine {
+export class StampingEngine implements Engine {
   readonly name: string;
   readonly synthetic: boolean;
   readonly startedAt = new Map<string, number>();

@@ -3,28 +3,31 @@
  * everything measured is the server's own cost). Prints tables and, last, one JSON line
  * with every number. Writes no files in the repository.
  *   --quick          short run for development (~1 minute)
- *   --only=a,b       run only some parts: poll, dispatch, throughput
+ *   --only=a,b       run only some parts: poll, dispatch, throughput, fleet
  */
 import os from 'node:os';
 import { benchDispatch } from './dispatch.js';
+import { benchFleet } from './fleet.js';
 import { round, table, type Percentiles } from './helpers.js';
 import { benchPoll } from './poll.js';
 import { benchThroughput } from './throughput.js';
 
 const quick = process.argv.includes('--quick');
 const onlyArg = process.argv.find((a) => a.startsWith('--only='));
-const parts = new Set((onlyArg?.slice('--only='.length) ?? 'poll,dispatch,throughput').split(','));
+const parts = new Set((onlyArg?.slice('--only='.length) ?? 'poll,dispatch,throughput,fleet').split(','));
 
 const PLAN = quick
   ? {
     poll: { rounds: 2, connections: 32, warmupMs: 500, durationMs: 1500 },
     dispatch: { tasks: 300, warmup: 30 },
     throughput: { tasks: 1000, inFlight: 64, checkpoints: [1000, 5000, 10_000], pollConnections: 32, pollMs: 1500 },
+    fleet: { dispatchTasks: 200, warmup: 20, tasks: 24, stepMs: 25 },
   }
   : {
     poll: { rounds: 2, connections: 32, warmupMs: 1000, durationMs: 5000 },
     dispatch: { tasks: 2000, warmup: 100 },
     throughput: { tasks: 10_000, inFlight: 64, checkpoints: [10_000, 50_000, 100_000], pollConnections: 32, pollMs: 4000 },
+    fleet: { dispatchTasks: 1000, warmup: 50, tasks: 60, stepMs: 25 },
   };
 
 const ms = (v: number) => round(v, 3);
@@ -93,6 +96,25 @@ if (parts.has('throughput')) {
   console.log(`   process (copies of real completed tasks) while the server ran: the full path at ${Math.round(r.tasksPerSecond)} tasks/s would need ` +
     `${Math.round((o.checkpoints[o.checkpoints.length - 1] - o.tasks) / r.tasksPerSecond)} s more. Target: RSS flat, <= 150 MB.\n`);
   results.throughput = r;
+}
+
+if (parts.has('fleet')) {
+  const o = PLAN.fleet;
+  console.log(`4. Fleet mode (PostgreSQL + Redis/BullMQ on loopback, started here) against the embedded queue, same run`);
+  const r = await benchFleet(o);
+  console.log(`   dispatch: enqueue committed -> engine run() starts, idle worker, ${o.dispatchTasks} tasks one at a time (+${o.warmup} warm-up)`);
+  console.log(table(['backend (ms)', 'n', 'p50', 'p90', 'p99', 'max', 'mean'], [
+    pctRow('embedded (SQLite)', r.dispatch.embedded),
+    pctRow('fleet (Postgres + BullMQ)', r.dispatch.fleet),
+  ]));
+  console.log(`   target: fleet p99 <= 20 ms: p99 = ${ms(r.dispatch.fleet.p99)} ms (embedded ${ms(r.dispatch.embedded.p99)} ms)`);
+  console.log(`   throughput: synthetic engine sleeping ${o.stepMs} ms x 8 steps per task, ${o.tasks} tasks per worker, enqueued at once`);
+  console.log(table(['backend', 'workers', 'tasks/s', 'vs 1 fleet worker'], [
+    ['embedded', 1, round(r.throughput.embedded, 2), round(r.throughput.embedded / r.throughput.fleet[1], 2)],
+    ...Object.entries(r.throughput.fleet).map(([w, tps]) => ['fleet', w, round(tps, 2), round(tps / r.throughput.fleet[1], 2)]),
+  ]));
+  console.log(`   target: 4 workers >= 3.5x 1 worker: ${round(r.throughput.scaling4, 2)}x\n`);
+  results.fleet = r;
 }
 
 console.log(`total bench time ${round((performance.now() - started) / 1000, 1)} s`);

@@ -202,6 +202,10 @@ export const OPTIONS = {
     env: 'ZIMAGE_REDIS_URL', flag: '--redis-url', kind: 'string', default: '',
     doc: 'Fleet mode: Redis URL (`redis://host:6379`) for BullMQ dispatch tickets, cross-node events and the worker registry. Set `maxmemory-policy noeviction` on that Redis.',
   },
+  redisPrefix: {
+    env: 'ZIMAGE_REDIS_PREFIX', flag: '--redis-prefix', kind: 'string', default: 'zimage',
+    doc: 'Fleet mode: prefix of every Redis key, so several fleets (say staging and production) can share one Redis. All nodes of a fleet must use the same.',
+  },
 } satisfies Record<string, OptionSpec>;
 
 type Options = typeof OPTIONS;

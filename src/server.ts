@@ -9,7 +9,7 @@ import { openBackend, type Backend } from './queue/index.js';
 import { openStorage } from './storage/index.js';
 import { startMaintenance } from './tasks/maintenance.js';
 import { TaskService } from './tasks/service.js';
-import { createWebhooks, SqliteWebhookStore, type WebhookDispatcher, type WebhookOverrides } from './webhooks/index.js';
+import { createWebhooks, PostgresWebhookStore, SqliteWebhookStore, type WebhookDispatcher, type WebhookOverrides } from './webhooks/index.js';
 import { startEngineWorker } from './worker/engineWorker.js';
 import { CachedRegistry, LocalRegistry, RedisRegistry, type WorkerRegistry } from './worker/registry.js';
 import type { Worker } from './worker/worker.js';
@@ -30,7 +30,7 @@ export interface ServerHandle {
   worker: Worker | null;
   workers: WorkerRegistry;
   /** Webhook deliveries. */
-  webhooks: WebhookDispatcher | null;
+  webhooks: WebhookDispatcher;
   log: Logger;
   /** Graceful stop: stop accepting, finish or hand back the running task, close the stores. */
   close(): Promise<void>;
@@ -88,7 +88,7 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
     if (local) cleanups.push(() => local.engine.close());
     let workers: WorkerRegistry = new LocalRegistry(() => (local ? [local.info()] : []));
     if (backend.redis) {
-      const registry = new RedisRegistry(backend.redis, REGISTRY_TTL_MS);
+      const registry = new RedisRegistry(backend.redis, config.redisPrefix, REGISTRY_TTL_MS);
       if (local) {
         const stopAnnouncing = registry.announce(local.info, REGISTRY_BEAT_MS);
         cleanups.push(stopAnnouncing);
@@ -96,15 +96,17 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
       workers = registry;
     }
     const cachedWorkers = new CachedRegistry(workers);
-    const webhooks = backend.db
-      ? createWebhooks({ store: new SqliteWebhookStore(backend.db), tasks: backend.store, events: backend.events, storage, config, log, fleet: false }, overrides.webhooks)
-      : null;
-    if (webhooks) cleanups.push(() => webhooks.stop());
+    // Every API node runs a dispatcher; deliveries are claimed under a lease, so each is sent once.
+    const webhookStore = backend.db ? new SqliteWebhookStore(backend.db) : new PostgresWebhookStore(backend.pool!);
+    const webhooks = createWebhooks({
+      store: webhookStore, tasks: backend.store, events: backend.events, storage, config, log, fleet: backend.mode === 'fleet',
+    }, overrides.webhooks);
+    cleanups.push(() => webhooks.stop());
     const tasks = new TaskService(queue, storage, {
       maxQueue: config.maxQueue,
       maxAttempts: config.maxAttempts,
       workers: cachedWorkers,
-      webhooks: webhooks ?? undefined,
+      webhooks,
       recheckMs: backend.mode === 'fleet' ? 1000 : undefined,
     });
     cleanups.push(() => tasks.close());
@@ -117,7 +119,7 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
     const port = typeof address === 'object' && address ? address.port : config.port;
     const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
     const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-    webhooks?.start(url);
+    webhooks.start(url);
     log.info({ url, engine: engine?.name ?? null, synthetic: engine?.synthetic ?? null, mode: backend.mode, dataDir: config.dataDir }, 'zimage server listening');
 
     let closing: Promise<void> | undefined;
@@ -161,7 +163,7 @@ export async function startWorkerProcess(config: Config, overrides: ServerOverri
     cleanups.push(() => storage.close());
     const local = await startEngineWorker(config, await backend.workQueue(), storage, log, overrides.engine);
     cleanups.push(() => local.engine.close());
-    if (backend.redis) cleanups.push(new RedisRegistry(backend.redis, REGISTRY_TTL_MS).announce(local.info, REGISTRY_BEAT_MS));
+    if (backend.redis) cleanups.push(new RedisRegistry(backend.redis, config.redisPrefix, REGISTRY_TTL_MS).announce(local.info, REGISTRY_BEAT_MS));
     cleanups.push(maintain(backend, storage, config, log, overrides.maintenanceMs));
     local.worker.start();
     log.info({ worker: local.worker.id, engine: local.engine.name, device: config.device, mode: backend.mode }, 'zimage worker started');

@@ -30,3 +30,22 @@ test('bad values fail with a message naming the variable and what it accepts', (
   ];
   for (const [env, argv, re] of cases) assert.throws(() => loadConfig(env, argv), (e: unknown) => e instanceof ConfigError && re.test((e as Error).message));
 });
+
+test('ZIMAGE_STORAGE: empty means the data directory, a path is resolved, s3:// must name a bucket, other URLs are refused', () => {
+  assert.equal(loadConfig({}, []).storage, '');
+  assert.equal(loadConfig({ ZIMAGE_STORAGE: 'shared/images' }, []).storage, path.resolve('shared/images'));
+  const s3 = loadConfig({ ZIMAGE_STORAGE: 's3://my-bucket/zimage/prod', ZIMAGE_S3_ENDPOINT: 'http://127.0.0.1:9000', ZIMAGE_S3_CHECKSUMS: 'when_required' }, ['--s3-force-path-style']);
+  assert.deepEqual([s3.storage, s3.s3Endpoint, s3.s3Region, s3.s3ForcePathStyle, s3.s3Checksums, s3.outputsRedirect, s3.presignSeconds],
+    ['s3://my-bucket/zimage/prod', 'http://127.0.0.1:9000', 'us-east-1', true, 'when_required', false, 3600]);
+  const cases: Array<[Record<string, string>, RegExp]> = [
+    [{ ZIMAGE_STORAGE: 's3://' }, /ZIMAGE_STORAGE: "s3:\/\/" does not name a valid bucket: use s3:\/\/BUCKET or s3:\/\/BUCKET\/PREFIX/],
+    [{ ZIMAGE_STORAGE: 's3://My_Bucket/x' }, /does not name a valid bucket/],
+    [{ ZIMAGE_STORAGE: 's3://bucket/a//b' }, /unusable prefix/],
+    [{ ZIMAGE_STORAGE: 's3://bucket/../x' }, /unusable prefix/],
+    [{ ZIMAGE_STORAGE: 'gs://bucket' }, /ZIMAGE_STORAGE must be a directory or an s3:\/\/bucket\/prefix URL.*ZIMAGE_S3_ENDPOINT/],
+    [{ ZIMAGE_S3_ENDPOINT: 'minio:9000' }, /ZIMAGE_S3_ENDPOINT must be an http\(s\) URL/],
+    [{ ZIMAGE_S3_CHECKSUMS: 'never' }, /ZIMAGE_S3_CHECKSUMS.*when_supported, when_required/],
+    [{ ZIMAGE_PRESIGN_SECONDS: '0' }, /ZIMAGE_PRESIGN_SECONDS.*between 1 and 604800/],
+  ];
+  for (const [env, re] of cases) assert.throws(() => loadConfig(env, []), (e: unknown) => e instanceof ConfigError && re.test((e as Error).message), JSON.stringify(env));
+});

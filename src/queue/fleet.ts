@@ -1,6 +1,7 @@
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { WorkQueue } from '../interfaces.js';
+import type { Redis } from 'ioredis';
 import { connect, evictionWarning } from './bullmq/connection.js';
 import { FleetEvents } from './bullmq/events.js';
 import { reconcileTickets } from './bullmq/reconcile.js';
@@ -20,16 +21,24 @@ export async function openFleet(config: Config, log: Logger): Promise<Backend> {
   const close = async () => {
     for (const fn of closers.reverse()) await fn().catch(() => undefined);
   };
+  // BullMQ leaves connections it was given open on close: this list closes them, last.
+  const connections: Redis[] = [];
+  closers.push(async () => { for (const c of connections) c.disconnect(); });
+  const connection = (name: string) => {
+    const c = connect(config.redisUrl, name);
+    connections.push(c);
+    return c;
+  };
   try {
     await migrate(pool);
-    const redis = connect(config.redisUrl, 'commands');
-    closers.push(async () => redis.quit());
+    const redis = connection('commands');
     await redis.ping();
     const warning = await evictionWarning(redis);
     if (warning) log.warn(warning);
-    const tickets = new Tickets(connect(config.redisUrl, 'tickets'));
+    const prefix = config.redisPrefix;
+    const tickets = new Tickets(connection('tickets'), prefix);
     closers.push(() => tickets.close());
-    const events = new FleetEvents(connect(config.redisUrl, 'events-out'), connect(config.redisUrl, 'events-in'), log);
+    const events = new FleetEvents(connection('events-out'), connection('events-in'), prefix, log);
     closers.push(() => events.close());
     await events.ready();
     const signals: FleetSignals = {
@@ -47,8 +56,8 @@ export async function openFleet(config: Config, log: Logger): Promise<Backend> {
     closers.push(() => leader.close());
     let work: Promise<WorkQueue> | undefined;
     const workQueue = () => (work ??= (async () => {
-      const q = new BullWorkQueue(pool, connect(config.redisUrl, 'worker'), signals, events, {
-        leaseMs: config.leaseSeconds * 1000, maxAttempts: config.maxAttempts, log: log.child({ component: 'work-queue' }),
+      const q = new BullWorkQueue(pool, connection('worker'), signals, events, {
+        prefix, leaseMs: config.leaseSeconds * 1000, maxAttempts: config.maxAttempts, log: log.child({ component: 'work-queue' }),
       });
       closers.push(() => q.close());
       await q.start();

@@ -4,11 +4,11 @@ import path from 'node:path';
 import { checkKey, KEY_RE, normalizeContentType, type ByteRange, type ListedObject, type ObjectInfo, type ObjectStream, type Storage, type StoredObject } from './storage.js';
 
 /**
- * Content types live in a sidecar next to each file ("gen_x.png.meta.json"): plain files stay
- * plain images an operator can copy, and the sidecar works on any filesystem (NFS included,
- * unlike extended attributes). A sidecar name has two dots, so it can never be a key.
+ * Content types live in sidecars, `<root>/.meta/<key>` holding {"contentType"}: the key
+ * directories keep only the plain images an operator can list and copy, and sidecars work on any
+ * filesystem (NFS included, unlike extended attributes). ".meta" can never be a key directory.
  */
-const META = '.meta.json';
+const META_DIR = '.meta';
 const DIR_RE = /^[a-z]+$/;
 /** Only for files written before sidecars existed: an upgraded data directory keeps serving its images. */
 const LEGACY_TYPES: Record<string, string> = { '.png': 'image/png', '.jpg': 'image/jpeg', '.webp': 'image/webp' };
@@ -36,7 +36,10 @@ export class LocalStorage implements Storage {
 
   /** Creates the directories. Leftovers of dead writers are swept by the maintenance leader (sweepTemporary), not here. */
   static async open(root: string): Promise<LocalStorage> {
-    for (const dir of ['outputs', 'uploads']) await fs.mkdir(path.join(root, dir), { recursive: true });
+    for (const dir of ['outputs', 'uploads']) {
+      await fs.mkdir(path.join(root, dir), { recursive: true });
+      await fs.mkdir(path.join(root, META_DIR, dir), { recursive: true });
+    }
     return new LocalStorage(root);
   }
 
@@ -44,34 +47,35 @@ export class LocalStorage implements Storage {
     return path.join(this.root, checkKey(key));
   }
 
+  /** The sidecar of a file given by its path. */
+  private metaOf(file: string): string {
+    return path.join(this.root, META_DIR, path.relative(this.root, file));
+  }
+
   async put(key: string, data: Buffer, contentType: string): Promise<void> {
     const file = this.pathOf(key);
+    const metaFile = this.metaOf(file);
     // Write then rename, so a reader never sees half a file and a crash leaves no partial output.
-    // Both files and the directory entry are synced before the task that names them is committed,
+    // Both files and their directory entries are synced before the task that names them is committed,
     // so a power cut never leaves a completed task pointing at a missing or empty image. The
     // random suffix keeps writers on different hosts of a shared mount apart (pids may repeat).
     const tmp = `.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
     const meta = JSON.stringify({ contentType: normalizeContentType(contentType) });
     try {
-      await Promise.all([writeSynced(file + META + tmp, meta), writeSynced(file + tmp, data)]);
+      await Promise.all([writeSynced(metaFile + tmp, meta), writeSynced(file + tmp, data)]);
       // The type first: a visible file always has its sidecar.
-      await fs.rename(file + META + tmp, file + META);
+      await fs.rename(metaFile + tmp, metaFile);
       await fs.rename(file + tmp, file);
     } catch (err) {
-      await Promise.all([fs.rm(file + META + tmp, { force: true }), fs.rm(file + tmp, { force: true })]);
+      await Promise.all([fs.rm(metaFile + tmp, { force: true }), fs.rm(file + tmp, { force: true })]);
       throw err;
     }
-    const dir = await fs.open(path.dirname(file), 'r');
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
+    await Promise.all([syncDir(path.dirname(metaFile)), syncDir(path.dirname(file))]);
   }
 
   private async typeOf(file: string): Promise<string> {
     try {
-      return normalizeContentType(JSON.parse(await fs.readFile(file + META, 'utf8')).contentType);
+      return normalizeContentType(JSON.parse(await fs.readFile(this.metaOf(file), 'utf8')).contentType);
     } catch (err) {
       if (!isMissing(err)) throw err;
       return LEGACY_TYPES[path.extname(file)] ?? 'application/octet-stream';
@@ -128,7 +132,7 @@ export class LocalStorage implements Storage {
   async delete(key: string): Promise<void> {
     const file = this.pathOf(key);
     await fs.rm(file, { force: true });
-    await fs.rm(file + META, { force: true });
+    await fs.rm(this.metaOf(file), { force: true });
   }
 
   async deleteMany(keys: readonly string[]): Promise<void> {
@@ -171,17 +175,14 @@ export class LocalStorage implements Storage {
     const before = Date.now() - olderThanMs;
     let removed = 0;
     for (const { dir } of await this.dirsFor('')) {
-      for (const name of await fs.readdir(path.join(this.root, dir))) {
-        const file = path.join(this.root, dir, name);
-        // Half-written files, and sidecars whose file never arrived (the writer died between the renames).
-        const orphanMeta = name.endsWith(META) && !(await exists(file.slice(0, -META.length)));
-        if (!name.endsWith('.tmp') && !orphanMeta) continue;
-        try {
-          if ((await fs.stat(file)).mtimeMs >= before) continue;
-          await fs.rm(file, { force: true });
-          removed++;
-        } catch (err) {
-          if (!isMissing(err)) throw err;
+      // Half-written files.
+      for (const name of await namesIn(path.join(this.root, dir))) {
+        if (name.endsWith('.tmp')) removed += await removeIfOlder(path.join(this.root, dir, name), before);
+      }
+      // Half-written sidecars, and sidecars whose file never arrived (the writer died between the renames).
+      for (const name of await namesIn(path.join(this.root, META_DIR, dir))) {
+        if (name.endsWith('.tmp') || !(await exists(path.join(this.root, dir, name)))) {
+          removed += await removeIfOlder(path.join(this.root, META_DIR, dir, name), before);
         }
       }
     }
@@ -191,12 +192,42 @@ export class LocalStorage implements Storage {
   async close(): Promise<void> {}
 }
 
+async function syncDir(dir: string): Promise<void> {
+  const handle = await fs.open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
 async function exists(file: string): Promise<boolean> {
   try {
     await fs.stat(file);
     return true;
   } catch (err) {
     if (isMissing(err)) return false;
+    throw err;
+  }
+}
+
+async function namesIn(dir: string): Promise<string[]> {
+  try {
+    return await fs.readdir(dir);
+  } catch (err) {
+    if (isMissing(err)) return [];
+    throw err;
+  }
+}
+
+/** 1 if it removed the file (last modified before `before`), else 0. */
+async function removeIfOlder(file: string, before: number): Promise<number> {
+  try {
+    if ((await fs.stat(file)).mtimeMs >= before) return 0;
+    await fs.rm(file, { force: true });
+    return 1;
+  } catch (err) {
+    if (isMissing(err)) return 0;
     throw err;
   }
 }

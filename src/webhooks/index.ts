@@ -7,6 +7,10 @@
  * own listening address. The body omits the task's own `webhook` field (it would describe
  * the delivery it is part of). It is rendered again for each attempt (so b64_json images
  * are not stored twice); the task is final, so every attempt carries the same content.
+ *
+ * Embedded, the deliveries live in the SQLite database (SqliteWebhookStore); in a fleet, in
+ * Postgres (PostgresWebhookStore), where every API node's dispatcher claims due deliveries
+ * under a lease, so each attempt is made by one node.
  */
 import { ConfigError, type Config } from '../config.js';
 import type { Storage, TaskEvents, TaskStore } from '../interfaces.js';

@@ -64,22 +64,24 @@ export class LocalRegistry implements WorkerRegistry {
   }
 }
 
-const KEY = 'zimage:workers';
-
 /** Fleet: entries in one Redis hash, written by each worker, read by every node. */
 export class RedisRegistry implements WorkerRegistry {
-  constructor(private readonly redis: Redis, private readonly ttlMs: number) {}
+  private readonly key: string;
+
+  constructor(private readonly redis: Redis, prefix: string, private readonly ttlMs: number) {
+    this.key = `${prefix}:workers`;
+  }
 
   async publish(info: WorkerInfo): Promise<void> {
-    await this.redis.hset(KEY, info.id, JSON.stringify(info));
+    await this.redis.hset(this.key, info.id, JSON.stringify(info));
   }
 
   async remove(id: string): Promise<void> {
-    await this.redis.hdel(KEY, id);
+    await this.redis.hdel(this.key, id);
   }
 
   async live(): Promise<WorkerInfo[]> {
-    const all = await this.redis.hgetall(KEY);
+    const all = await this.redis.hgetall(this.key);
     const cutoff = Date.now() - this.ttlMs;
     const live: WorkerInfo[] = [];
     const stale: string[] = [];
@@ -93,7 +95,7 @@ export class RedisRegistry implements WorkerRegistry {
       }
     }
     // Entries of workers that died without removing themselves (SIGKILL, lost box).
-    if (stale.length) await this.redis.hdel(KEY, ...stale).catch(() => undefined);
+    if (stale.length) await this.redis.hdel(this.key, ...stale).catch(() => undefined);
     return live.sort((a, b) => a.startedAt - b.startedAt || a.id.localeCompare(b.id));
   }
 

@@ -17,10 +17,10 @@ export class FleetEvents implements TaskEvents {
   private readonly producer: QueueEventsProducer;
   private readonly consumer: QueueEvents;
 
-  constructor(producerConnection: Redis, consumerConnection: Redis, private readonly log: Logger) {
+  constructor(producerConnection: Redis, consumerConnection: Redis, prefix: string, private readonly log: Logger) {
     this.local.setMaxListeners(0);
-    this.producer = new QueueEventsProducer(QUEUE_NAME, { connection: producerConnection });
-    this.consumer = new QueueEvents(QUEUE_NAME, { connection: consumerConnection, blockingTimeout: 5000 });
+    this.producer = new QueueEventsProducer(QUEUE_NAME, { connection: producerConnection, prefix });
+    this.consumer = new QueueEvents(QUEUE_NAME, { connection: consumerConnection, prefix, blockingTimeout: 5000 });
     // Custom event names are not in BullMQ's typed listener list.
     (this.consumer as unknown as EventEmitter).on(EVENT_NAME, (args: Record<string, string>) => this.deliver(args));
     this.consumer.on('error', (err) => this.log.warn({ err }, 'task event stream error; reconnecting'));

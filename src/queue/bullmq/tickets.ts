@@ -10,9 +10,10 @@ import { jobIdOf, QUEUE_NAME } from './connection.js';
 export class Tickets {
   readonly queue: Queue;
 
-  constructor(private readonly redis: Redis) {
+  constructor(private readonly redis: Redis, prefix: string) {
     this.queue = new Queue(QUEUE_NAME, {
       connection: redis,
+      prefix,
       defaultJobOptions: { removeOnComplete: true, removeOnFail: true },
       streams: { events: { maxLen: 10_000 } },
     });

@@ -14,6 +14,7 @@ import { QUEUE_NAME } from './connection.js';
 import type { FleetEvents } from './events.js';
 
 export interface BullWorkQueueOptions {
+  prefix: string;
   leaseMs: number;
   maxAttempts: number;
   log: Logger;
@@ -46,6 +47,7 @@ export class BullWorkQueue implements WorkQueue {
     this.now = opts.now ?? Date.now;
     this.bull = new BullWorker(QUEUE_NAME, null, {
       connection: redis,
+      prefix: opts.prefix,
       autorun: false,
       lockDuration: opts.leaseMs,
       stalledInterval: Math.max(1000, Math.floor(opts.leaseMs / 2)),
