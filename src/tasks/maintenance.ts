@@ -1,6 +1,9 @@
 import type { Housekeeping, Storage } from '../interfaces.js';
 import type { Logger } from '../log.js';
 
+/** A temporary file older than this belongs to a writer that died. */
+export const TEMP_MAX_AGE_MS = 3600_000;
+
 export interface MaintenanceDeps {
   queue: Housekeeping;
   storage: Storage;
@@ -26,10 +29,14 @@ export async function runMaintenance(deps: MaintenanceDeps): Promise<{ recovered
   for (;;) {
     const batch = await deps.queue.expireFinished(now() - deps.retentionMs);
     if (batch.count === 0) break;
-    await Promise.all(batch.keys.map((k) => deps.storage.delete(k).catch((err) => deps.log.warn({ err, key: k }, 'could not delete expired file'))));
+    await deps.storage.deleteMany(batch.keys).catch((err) => deps.log.warn({ err, keys: batch.keys.length }, 'could not delete expired files'));
     expired += batch.count;
   }
   if (expired) deps.log.info({ tasks: expired }, 'retention expired finished tasks and deleted their files');
+  // Half-written files of writers that died mid-put. Old ones only: on a shared directory a
+  // young one may be another process's write in progress.
+  const swept = await deps.storage.sweepTemporary(TEMP_MAX_AGE_MS);
+  if (swept) deps.log.info({ files: swept }, 'removed half-written files left by a crashed writer');
   await deps.extra?.();
   return { recovered, expired };
 }

@@ -200,3 +200,33 @@ describe('fleet: cancel, SSE and health across nodes', () => {
     }
   });
 });
+
+describe('fleet: zimage worker drains on SIGTERM', () => {
+  test('the running task goes back to the queue without spending an attempt, and another worker finishes it', async () => {
+    const config = await fleetConfig(postgres, redis, { leaseSeconds: 5 });
+    const env = fleetEnv(config, { ZIMAGE_SYNTHETIC_STEP_MS: '100', ZIMAGE_SHUTDOWN_GRACE_SECONDS: '0.3' });
+    const first = await spawnWorker(env);
+    const api = await startTestServer({ ...config, worker: false });
+    let second: SpawnedWorker | undefined;
+    try {
+      const id = (await postJson(`${api.url}/v1/images/async_generate`, { prompt: 'drain', size: '256x256', num_inference_steps: 30 })).body.task_id;
+      for (const deadline = Date.now() + 10_000; Date.now() < deadline; await sleep(20)) {
+        if (((await api.queue.get(id))?.progress?.step ?? 0) >= 1) break;
+      }
+      first.kill('SIGTERM');
+      assert.equal(await first.exited, 0, first.output());
+      const handedBack = await api.queue.get(id);
+      assert.deepEqual([handedBack?.state, handedBack?.attempts], ['queued', 0]);
+      assert.match(first.output(), /task handed back to the queue for shutdown/);
+      second = await spawnWorker(fleetEnv(config, { ZIMAGE_SYNTHETIC_STEP_MS: '0' }));
+      const done = await pollTask(api.url, id, 20_000);
+      assert.equal(done.status, 'completed');
+      assert.equal((await api.queue.get(id))?.attempts, 1);
+    } finally {
+      first.kill('SIGKILL');
+      second?.kill('SIGTERM');
+      await second?.exited;
+      await api.close();
+    }
+  });
+});
