@@ -68,7 +68,7 @@ export const OPTIONS = {
   },
   worker: {
     env: 'ZIMAGE_WORKER', flag: '--worker', kind: 'bool', default: 'true',
-    doc: 'Run the engine worker in this process. `--no-worker` serves the API only: tasks are accepted and wait in the queue until the server runs with a worker again (the embedded queue is not shared with separate worker processes).',
+    doc: 'Run an engine worker in this process. `--no-worker` serves the API only: in a fleet, `zimage worker` processes run the tasks; embedded, tasks wait in the queue until the server runs with a worker again (the SQLite queue belongs to one process).',
   },
   maxAttempts: {
     env: 'ZIMAGE_MAX_ATTEMPTS', flag: '--max-attempts', kind: 'int', default: '3', min: 1, max: 100,
@@ -180,7 +180,7 @@ export const OPTIONS = {
   },
   webhookSecret: {
     env: 'ZIMAGE_WEBHOOK_SECRET', flag: '--webhook-secret', kind: 'string', default: '',
-    doc: 'Key that signs webhook deliveries (Standard Webhooks `webhook-signature`): `whsec_<base64>` (the decoded bytes are the key) or any other string (its bytes). Empty: a random one is generated once and kept in `<data dir>/webhook-secret` (mode 0600).',
+    doc: 'Key that signs webhook deliveries (Standard Webhooks `webhook-signature`): `whsec_<base64>` (the decoded bytes are the key) or any other string (its bytes). Empty: a random one is generated once and kept in `<data dir>/webhook-secret` (mode 0600). Required in fleet mode (every API node must sign with the same key).',
   },
   webhookAllowPrivate: {
     env: 'ZIMAGE_WEBHOOK_ALLOW_PRIVATE', flag: '--webhook-allow-private', kind: 'bool', default: 'false',
