@@ -97,7 +97,13 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
     }
     const cachedWorkers = new CachedRegistry(workers);
     // Every API node runs a dispatcher; deliveries are claimed under a lease, so each is sent once.
-    const webhookStore = backend.db ? new SqliteWebhookStore(backend.db) : new PostgresWebhookStore(backend.pool!);
+    let webhookStore: SqliteWebhookStore | PostgresWebhookStore;
+    if (backend.db) {
+      webhookStore = new SqliteWebhookStore(backend.db);
+      webhookStore.releaseLeases(Date.now()); // embedded start-up step, like requeueAllRunning
+    } else {
+      webhookStore = new PostgresWebhookStore(backend.pool!);
+    }
     const webhooks = createWebhooks({
       store: webhookStore, tasks: backend.store, events: backend.events, storage, config, log, fleet: backend.mode === 'fleet',
     }, overrides.webhooks);

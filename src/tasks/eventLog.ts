@@ -37,6 +37,12 @@ export interface EventLogOptions {
   ringSize: number;
   maxChannels: number;
   idleMs: number;
+  /**
+   * Re-read watched tasks this often, so a missed event (events are hints in a fleet) cannot
+   * leave a stream hanging: a task found final gets its final event, one found in another
+   * state its event. Undefined: events alone (embedded, in-process, none are missed).
+   */
+  recheckMs?: number;
   onError?: (err: unknown) => void;
 }
 
@@ -68,6 +74,7 @@ export const isFinalView = (view: TaskView) => FINAL_STATES.includes(view.task.s
 export class TaskEventLog {
   private readonly channels = new Map<string, Channel>();
   private unsubscribe: (() => void) | undefined;
+  private recheckTimer: NodeJS.Timeout | undefined;
   private lastId = 0;
 
   constructor(private readonly source: EventLogSource, private readonly opts: EventLogOptions) {}
@@ -148,7 +155,30 @@ export class TaskEventLog {
     };
     this.channels.set(taskId, ch);
     this.unsubscribe ??= this.source.subscribe((e) => this.onEvent(e));
+    if (this.opts.recheckMs && !this.recheckTimer) {
+      this.recheckTimer = setInterval(() => this.recheckAll(), this.opts.recheckMs);
+      this.recheckTimer.unref();
+    }
     return ch;
+  }
+
+  private recheckAll(): void {
+    for (const ch of this.channels.values()) {
+      if (ch.watchers.size === 0 || ch.refreshPending) continue;
+      ch.refreshPending = true;
+      this.enqueue(ch, () => this.recheck(ch));
+    }
+  }
+
+  /** The backstop for missed events: the record is the truth. */
+  private async recheck(ch: Channel): Promise<void> {
+    ch.refreshPending = false;
+    if (ch.closed) return;
+    const view = await this.source.view(ch.taskId);
+    if (ch.closed) return;
+    if (!view) return this.drop(ch);
+    if (isFinalView(view)) return this.finish(ch, view);
+    if (view.task.state !== ch.state) await this.push(ch, view.task.state === 'running' ? 'started' : 'state', view);
   }
 
   private onEvent(e: TaskEvent): void {
@@ -227,6 +257,8 @@ export class TaskEventLog {
     if (this.channels.size === 0 && this.unsubscribe) {
       this.unsubscribe();
       this.unsubscribe = undefined;
+      clearInterval(this.recheckTimer);
+      this.recheckTimer = undefined;
     }
   }
 }

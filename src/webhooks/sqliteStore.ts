@@ -78,6 +78,18 @@ export class SqliteWebhookStore implements WebhookStore {
     this.sql = prepare(db);
   }
 
+  /**
+   * Embedded start-up: attempts leased by a process that is gone (crash, or a stop that
+   * abandoned them) are due at once instead of after their lease. Safe only while this process
+   * holds the data-directory lock, so no other dispatcher can be mid-attempt. Returns how many.
+   */
+  releaseLeases(now: number): number {
+    return this.db.prepare(
+      `UPDATE webhook_deliveries SET lease_token = NULL, next_attempt_at = @now, updated_at = @now
+       WHERE status = 'pending' AND lease_token IS NOT NULL`,
+    ).run({ now }).changes;
+  }
+
   async register(taskId: string, url: string, baseUrl: string | null, now: number): Promise<void> {
     this.sql.register.run({ id: newMessageId(), task_id: taskId, url, base_url: baseUrl, now });
   }

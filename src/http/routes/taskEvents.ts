@@ -30,6 +30,8 @@ export async function taskEventRoutes(app: FastifyInstance, deps: AppDeps) {
     render: (view) => presentTask(view, '', deps.storage),
   }, {
     ringSize: 32, maxChannels: 10_000, idleMs: 10 * 60_000,
+    // In a fleet events cross Redis and may be missed; embedded they are in-process.
+    recheckMs: deps.queue.name === 'sqlite' ? undefined : 1000,
     onError: (err) => deps.log.warn({ err }, 'task event stream failed; clients will reconnect'),
   });
   const open = new Set<() => void>();
