@@ -7,32 +7,10 @@
 import type pg from 'pg';
 import type { WebhookAttempt, WebhookSummary } from '../tasks/service.js';
 import {
-  newLeaseToken, newMessageId, summaryOf,
-  type ClaimedDelivery, type Delivery, type DeliveryStatus, type NextStep, type WebhookStore,
+  newLeaseToken, newMessageId, summaryOf, toDelivery,
+  type ClaimedDelivery, type Delivery, type DeliveryRow, type NextStep, type WebhookStore,
 } from './store.js';
 
-interface DeliveryRow {
-  id: string;
-  task_id: string;
-  url: string;
-  base_url: string | null;
-  status: string;
-  attempts: WebhookAttempt[];
-  // BIGINT: a string from pg's default parser, a number from a pool that parses it.
-  next_attempt_at: string | number | null;
-  lease_token: string | null;
-}
-
-const toDelivery = (row: DeliveryRow): Delivery => ({
-  id: row.id,
-  taskId: row.task_id,
-  url: row.url,
-  baseUrl: row.base_url,
-  status: row.status as DeliveryStatus,
-  attempts: row.attempts,
-  nextAttemptAt: row.next_attempt_at === null ? null : Number(row.next_attempt_at),
-  leaseToken: row.lease_token,
-});
 
 export class PostgresWebhookStore implements WebhookStore {
   constructor(private readonly pool: pg.Pool) {}

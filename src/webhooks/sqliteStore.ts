@@ -6,31 +6,10 @@
 import type Database from 'better-sqlite3';
 import type { WebhookAttempt, WebhookSummary } from '../tasks/service.js';
 import {
-  newLeaseToken, newMessageId, summaryOf,
-  type ClaimedDelivery, type Delivery, type DeliveryStatus, type NextStep, type WebhookStore,
+  newLeaseToken, newMessageId, summaryOf, toDelivery,
+  type ClaimedDelivery, type Delivery, type DeliveryRow, type NextStep, type WebhookStore,
 } from './store.js';
 
-interface DeliveryRow {
-  id: string;
-  task_id: string;
-  url: string;
-  base_url: string | null;
-  status: string;
-  attempts: string;
-  next_attempt_at: number | null;
-  lease_token: string | null;
-}
-
-const toDelivery = (row: DeliveryRow): Delivery => ({
-  id: row.id,
-  taskId: row.task_id,
-  url: row.url,
-  baseUrl: row.base_url,
-  status: row.status as DeliveryStatus,
-  attempts: JSON.parse(row.attempts) as WebhookAttempt[],
-  nextAttemptAt: row.next_attempt_at,
-  leaseToken: row.lease_token,
-});
 
 function prepare(db: Database.Database) {
   return {

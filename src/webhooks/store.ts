@@ -77,3 +77,28 @@ export function summaryOf(d: Delivery): WebhookSummary {
     nextAttemptAt: d.status === 'pending' ? d.nextAttemptAt : null,
   };
 }
+
+/** A webhook_deliveries row as either database driver returns it. */
+export interface DeliveryRow {
+  id: string;
+  task_id: string;
+  url: string;
+  base_url: string | null;
+  status: string;
+  /** JSON text in SQLite, parsed JSONB in Postgres. */
+  attempts: string | WebhookAttempt[];
+  /** BIGINT: a string from pg's default parser, a number otherwise. */
+  next_attempt_at: string | number | null;
+  lease_token: string | null;
+}
+
+export const toDelivery = (row: DeliveryRow): Delivery => ({
+  id: row.id,
+  taskId: row.task_id,
+  url: row.url,
+  baseUrl: row.base_url,
+  status: row.status as DeliveryStatus,
+  attempts: typeof row.attempts === 'string' ? JSON.parse(row.attempts) as WebhookAttempt[] : row.attempts,
+  nextAttemptAt: row.next_attempt_at === null ? null : Number(row.next_attempt_at),
+  leaseToken: row.lease_token,
+});

@@ -5,24 +5,18 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { fleetConfig, fleetEnv, spawnWorker, waitForWorkers, type SpawnedWorker } from '../helpers/fleet.js';
+import { fleetConfig, fleetEnv, spawnWorker, useFleetServices, waitForWorkers, type SpawnedWorker } from '../helpers/fleet.js';
 import { getJson, pollTask, postJson, request } from '../helpers/http.js';
 import { startS3rver, type TestS3 } from '../helpers/s3rver.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { startPostgres, startRedis, type RedisService, type Service } from '../helpers/services.js';
 import { startReceiver, verifyStandardWebhook } from '../webhooks/receiver.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-let postgres: Service;
-let redis: RedisService;
+const services = useFleetServices();
 let s3: TestS3;
-before(async () => {
-  [postgres, redis, s3] = await Promise.all([startPostgres(), startRedis(), startS3rver()]);
-});
-after(async () => {
-  await Promise.all([postgres?.close(), redis?.close(), s3?.close()]);
-});
+before(async () => { s3 = await startS3rver(); });
+after(() => s3?.close());
 
 /** Worker log lines "task completed", per task id. */
 function completions(workers: SpawnedWorker[]): Map<string, number> {
@@ -47,7 +41,7 @@ describe('fleet: one API node, three worker processes, S3 storage', () => {
   let env: Record<string, string>;
 
   before(async () => {
-    const config = await fleetConfig(postgres, redis, {
+    const config = await fleetConfig(services.postgres, services.redis, {
       leaseSeconds: 2, storage: `s3://${s3.bucket}/fleet`, s3Endpoint: s3.endpoint, s3ForcePathStyle: true, s3Checksums: 'when_required',
     });
     env = fleetEnv(config, {
@@ -108,7 +102,7 @@ describe('fleet: one API node, three worker processes, S3 storage', () => {
     const ids: string[] = [];
     for (let i = 0; i < 40; i++) ids.push((await postJson(`${api.url}/v1/images/async_generate`, { prompt: `flush ${i}`, size: '256x256' })).body.task_id);
     await sleep(150);
-    await redis.restart({ flush: true });
+    await services.redis.restart({ flush: true });
     // Tasks accepted while Redis is back but empty get their tickets the normal way; the rest from the reconciler.
     for (let i = 0; i < 10; i++) ids.push((await postJson(`${api.url}/v1/images/async_generate`, { prompt: `after ${i}`, size: '256x256' })).body.task_id);
     const done = await waitAll(api.url, ids);
@@ -124,7 +118,7 @@ describe('fleet: cancel, SSE and health across nodes', () => {
   let worker: SpawnedWorker;
 
   before(async () => {
-    const config = await fleetConfig(postgres, redis, { leaseSeconds: 5 });
+    const config = await fleetConfig(services.postgres, services.redis, { leaseSeconds: 5 });
     worker = await spawnWorker(fleetEnv(config, { ZIMAGE_SYNTHETIC_STEP_MS: '100' }));
     a = await startTestServer({ ...config, worker: false, webhookAllowPrivate: true });
     b = await startTestServer({ ...config, worker: false, webhookAllowPrivate: true });
@@ -203,7 +197,7 @@ describe('fleet: cancel, SSE and health across nodes', () => {
 
 describe('fleet: zimage worker drains on SIGTERM', () => {
   test('the running task goes back to the queue without spending an attempt, and another worker finishes it', async () => {
-    const config = await fleetConfig(postgres, redis, { leaseSeconds: 5 });
+    const config = await fleetConfig(services.postgres, services.redis, { leaseSeconds: 5 });
     const env = fleetEnv(config, { ZIMAGE_SYNTHETIC_STEP_MS: '100', ZIMAGE_SHUTDOWN_GRACE_SECONDS: '0.3' });
     const first = await spawnWorker(env);
     const api = await startTestServer({ ...config, worker: false });

@@ -8,9 +8,27 @@ import { pino } from 'pino';
 import type { Config } from '../../src/config.js';
 import { startWorkerProcess, type WorkerHandle } from '../../src/server.js';
 import { CLI, loopbackConfig, startTestServer, tempDir, type TestServer } from './server.js';
-import type { Service } from './services.js';
+import { after, before } from 'node:test';
+import { startPostgres, startRedis, type RedisService, type Service } from './services.js';
 
 let databases = 0;
+
+export interface FleetServices {
+  postgres: Service;
+  redis: RedisService;
+}
+
+/** Starts PostgreSQL and Redis for this test file (in its `before`) and stops them after it. */
+export function useFleetServices(): FleetServices {
+  const services = {} as FleetServices;
+  before(async () => {
+    [services.postgres, services.redis] = await Promise.all([startPostgres(), startRedis()]);
+  });
+  after(async () => {
+    await Promise.all([services.postgres?.close(), services.redis?.close()]);
+  });
+  return services;
+}
 
 /** A fleet configuration on its own new database and a flushed Redis, with a shared storage directory. */
 export async function fleetConfig(postgres: Service, redis: Service, over: Partial<Config> = {}): Promise<Config> {

@@ -1,9 +1,10 @@
 import type pg from 'pg';
-import { IdempotencyConflictError, invalid, QueueFullError } from '../../errors.js';
+import { IdempotencyConflictError, QueueFullError } from '../../errors.js';
 import { newTaskId } from '../../ids.js';
 import type {
   EnqueueOptions, ListOptions, NewTask, QueueStats, TaskEventType, TaskPage, TaskProgress, TaskRecord, TaskStore,
 } from '../../interfaces.js';
+import { cursorOf, seqBefore } from '../cursor.js';
 import { transaction } from './pool.js';
 import { pgRowToTask, type PgTaskRow } from './rows.js';
 import { LOCKS } from './schema.js';
@@ -74,13 +75,7 @@ export class PgTaskStore implements TaskStore {
 
   /** Newest first, keyset-paginated on seq; the cursor is the base-36 seq, as in SQLite. */
   async list(opts: ListOptions): Promise<TaskPage> {
-    let before = Number.MAX_SAFE_INTEGER;
-    if (opts.cursor !== undefined) {
-      before = /^[0-9a-z]{1,11}$/.test(opts.cursor) ? parseInt(opts.cursor, 36) : 0;
-      if (!(before > 0)) {
-        throw invalid('invalid_cursor', 'The cursor is not one this server made. Pass the "next_cursor" of the previous page unchanged, or leave it out for the first page.', 'cursor');
-      }
-    }
+    const before = seqBefore(opts.cursor);
     const states = opts.state === undefined ? null : Array.isArray(opts.state) ? [...opts.state] : [opts.state];
     const { rows } = await this.pool.query<PgTaskRow>(
       `SELECT * FROM tasks WHERE seq < $1 AND ($2::text[] IS NULL OR state = ANY($2)) AND ($3::text IS NULL OR owner = $3)
@@ -88,7 +83,7 @@ export class PgTaskStore implements TaskStore {
     const page = rows.slice(0, opts.limit);
     return {
       tasks: page.map(pgRowToTask),
-      nextCursor: rows.length > opts.limit ? page[page.length - 1].seq.toString(36) : null,
+      nextCursor: rows.length > opts.limit ? cursorOf(page[page.length - 1].seq) : null,
     };
   }
 

@@ -1,12 +1,13 @@
 import { EventEmitter } from 'node:events';
 import type Database from 'better-sqlite3';
-import { IdempotencyConflictError, invalid, LostClaimError, QueueFullError } from '../../errors.js';
+import { IdempotencyConflictError, LostClaimError, QueueFullError } from '../../errors.js';
 import { newTaskId, newToken } from '../../ids.js';
 import type {
   Claim, EnqueueOptions, ListOptions, NewTask, Queue, QueueStats, TaskError, TaskEvent, TaskEventType, TaskPage,
   TaskProgress, TaskRecord, TaskResult, TaskState,
 } from '../../interfaces.js';
 import { HeldClaims } from '../claims.js';
+import { cursorOf, seqBefore } from '../cursor.js';
 import { rowToTask, type TaskRow } from './rows.js';
 import { EXPIRED_ERROR, exhaustedError } from './taskErrors.js';
 import { prepareStatements, type Statements } from './statements.js';
@@ -95,17 +96,11 @@ export class SqliteQueue implements Queue {
    * pages stay stable while new tasks arrive. A cursor this queue did not make is a 400.
    */
   async list(opts: ListOptions): Promise<TaskPage> {
-    let before = Number.MAX_SAFE_INTEGER;
-    if (opts.cursor !== undefined) {
-      before = /^[0-9a-z]{1,10}$/.test(opts.cursor) ? parseInt(opts.cursor, 36) : 0;
-      if (!(before > 0)) {
-        throw invalid('invalid_cursor', 'The cursor is not one this server made. Pass the "next_cursor" of the previous page unchanged, or leave it out for the first page.', 'cursor');
-      }
-    }
+    const before = seqBefore(opts.cursor);
     const states = opts.state === undefined ? null : JSON.stringify(Array.isArray(opts.state) ? opts.state : [opts.state]);
     const rows = this.sql.list.all({ before, states, owner: opts.owner ?? null, limit: opts.limit + 1 }) as TaskRow[];
     const page = rows.slice(0, opts.limit);
-    const nextCursor = rows.length > opts.limit ? page[page.length - 1].seq.toString(36) : null;
+    const nextCursor = rows.length > opts.limit ? cursorOf(page[page.length - 1].seq) : null;
     return {
       tasks: page.map((row) => {
         const task = rowToTask(row);

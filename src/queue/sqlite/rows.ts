@@ -1,5 +1,3 @@
-import type { TaskKind, TaskRecord, TaskState } from '../../interfaces.js';
-
 /** One row of the tasks table, as better-sqlite3 returns it. */
 export interface TaskRow {
   seq: number;
@@ -29,25 +27,4 @@ export interface TaskRow {
   expired_at: number | null;
 }
 
-export function rowToTask(row: TaskRow): TaskRecord {
-  return {
-    id: row.id,
-    kind: row.kind as TaskKind,
-    state: row.state as TaskState,
-    params: JSON.parse(row.params),
-    inputKey: row.input_key,
-    maskKey: row.mask_key,
-    attempts: row.attempts,
-    maxAttempts: row.max_attempts,
-    progress: row.progress_total ? { step: row.progress_step ?? 0, total: row.progress_total } : null,
-    result: row.result ? JSON.parse(row.result) : null,
-    error: row.error ? JSON.parse(row.error) : null,
-    cancelRequested: row.cancel_requested === 1,
-    owner: row.owner,
-    idempotencyKey: row.idempotency_key,
-    webhookUrl: row.webhook_url,
-    createdAt: row.created_at,
-    startedAt: row.started_at,
-    finishedAt: row.finished_at,
-  };
-}
+export { rowToTask } from '../taskRow.js';
