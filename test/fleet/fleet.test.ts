@@ -173,6 +173,16 @@ describe('fleet: cancel, SSE and health across nodes', () => {
     assert.match(text, /event: completed/);
   });
 
+  test('the synchronous OpenAI route and ?wait on node B return tasks run by the worker process', async () => {
+    const sync = await postJson(`${b.url}/v1/images/generations`, { prompt: 'sync', size: '256x256', num_inference_steps: 2 });
+    assert.equal(sync.status, 200, JSON.stringify(sync.body));
+    assert.equal(sync.body.data.length, 1);
+    assert.match(sync.body.data[0].url ?? '', /\/outputs\/gen_[a-f0-9]{32}\.png$/);
+    const submit = await postJson(`${a.url}/v1/images/async_generate`, { prompt: 'wait', size: '256x256', num_inference_steps: 3 });
+    const waited = await getJson(`${b.url}/v1/images/tasks/${submit.body.task_id}?wait=20`);
+    assert.equal(waited.body.status, 'completed');
+  });
+
   test('with two API nodes, each webhook is delivered once, signed with the shared secret', async () => {
     const receiver = await startReceiver();
     try {
