@@ -41,11 +41,32 @@ function typeForStatus(status: number): ApiErrorType {
 export const invalid = (code: string, message: string, param: string | null = null) =>
   new ApiError(400, code, message, param);
 
+/*
+ * Domain errors: thrown below HTTP (stores, task service) and mapped to HTTP answers in one
+ * table, src/http/errors.ts.
+ */
+
 /** The queue holds as many waiting tasks as it may (ZIMAGE_MAX_QUEUE). */
 export class QueueFullError extends Error {
-  constructor(readonly queued: number) {
+  constructor(readonly queued: number, /** Seconds worth waiting before a retry, where known. */ readonly retryAfterSeconds?: number) {
     super(`the queue is full (${queued} tasks waiting)`);
     this.name = 'QueueFullError';
+  }
+}
+
+/** A cancel reached a task that had already finished. */
+export class TaskFinishedError extends Error {
+  constructor(readonly taskId: string, readonly state: string) {
+    super(`task ${taskId} has already finished (${state})`);
+    this.name = 'TaskFinishedError';
+  }
+}
+
+/** A list cursor the stores did not make. */
+export class InvalidCursorError extends Error {
+  constructor() {
+    super('invalid cursor');
+    this.name = 'InvalidCursorError';
   }
 }
 

@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
-import { ApiError } from '../errors.js';
+import { ApiError, IdempotencyConflictError, InvalidCursorError, QueueFullError, TaskFinishedError } from '../errors.js';
 
 /** The one error body: {"error": {"message", "type", "code", "param"}}. */
 export function errorBody(err: ApiError) {
@@ -45,8 +45,30 @@ function fromFastifyError(err: FastifyError): ApiError {
   return new ApiError(500, 'internal_error', 'The server hit an unexpected error. It has been logged; try again.');
 }
 
+/** The domain errors of the layers below, as HTTP answers: the one place they are mapped. */
+function fromDomainError(err: unknown): ApiError | undefined {
+  if (err instanceof QueueFullError) {
+    return new ApiError(503, 'queue_full', `The queue is full (${err.queued} tasks waiting). Wait and submit again; Retry-After says when.`,
+      null, 'unavailable_error', err.retryAfterSeconds ?? 5);
+  }
+  if (err instanceof IdempotencyConflictError) {
+    return new ApiError(409, 'idempotency_key_reused',
+      `This Idempotency-Key was already used for a different request (task ${err.taskId}). Use a new key for a new request.`, 'Idempotency-Key');
+  }
+  if (err instanceof TaskFinishedError) {
+    return new ApiError(409, 'task_finished', `Task ${err.taskId} has already finished (status "${err.state}") and cannot be canceled.`, 'task_id');
+  }
+  if (err instanceof InvalidCursorError) {
+    return new ApiError(400, 'invalid_cursor',
+      'The cursor is not one this server made. Pass the "next_cursor" of the previous page unchanged, or leave it out for the first page.', 'cursor');
+  }
+  return undefined;
+}
+
 export function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
+  const domain = fromDomainError(err);
+  if (domain) return domain;
   const e = err as FastifyError;
   // Multipart parsing errors arrive as errors of the stream (e.g. "Unexpected end of form").
   if (!e.code && /multipart|Unexpected end of form|boundary/i.test(e.message ?? '')) {

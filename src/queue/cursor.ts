@@ -1,4 +1,4 @@
-import { invalid } from '../errors.js';
+import { InvalidCursorError } from '../errors.js';
 
 /**
  * Task-list cursors: the base-36 seq of the last task on the previous page, so pages stay
@@ -11,7 +11,7 @@ export function seqBefore(cursor: string | undefined): number {
   if (cursor === undefined) return Number.MAX_SAFE_INTEGER;
   const before = /^[0-9a-z]{1,11}$/.test(cursor) ? parseInt(cursor, 36) : 0;
   if (!(before > 0 && before <= Number.MAX_SAFE_INTEGER)) {
-    throw invalid('invalid_cursor', 'The cursor is not one this server made. Pass the "next_cursor" of the previous page unchanged, or leave it out for the first page.', 'cursor');
+    throw new InvalidCursorError();
   }
   return before;
 }

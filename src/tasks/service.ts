@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { ApiError, IdempotencyConflictError, QueueFullError } from '../errors.js';
+import { QueueFullError, TaskFinishedError } from '../errors.js';
 import { newTaskId } from '../ids.js';
 import {
   FINAL_STATES, type ListOptions, type Storage, type TaskEvents, type TaskStore, type TaskKind, type TaskPage, type TaskParams, type TaskRecord,
@@ -121,10 +121,9 @@ export class TaskService {
   }
 
   /** Stores the uploads, then commits the task. Resolves only once the task is durable. */
-  private queueFull(queued: number): ApiError {
-    return new ApiError(503, 'queue_full',
-      `The queue is full (${queued} tasks waiting). Wait and submit again; Retry-After says when.`, null,
-      'unavailable_error', Math.max(5, Math.ceil(this.eta.averageSeconds() ?? 5)));
+  /** The store's QueueFullError, with how long waiting is worth (mapped to 503 + Retry-After in src/http/errors.ts). */
+  private queueFull(queued: number): QueueFullError {
+    return new QueueFullError(queued, Math.max(5, Math.ceil(this.eta.averageSeconds() ?? 5)));
   }
 
   async submit(input: SubmitInput): Promise<{ task: TaskRecord; created: boolean }> {
@@ -156,11 +155,6 @@ export class TaskService {
       return out;
     } catch (err) {
       await Promise.all(keys.map((k) => this.storage.delete(k).catch(() => undefined)));
-      if (err instanceof IdempotencyConflictError) {
-        throw new ApiError(409, 'idempotency_key_reused',
-          `This Idempotency-Key was already used for a different request (task ${err.taskId}). Use a new key for a new request.`,
-          'Idempotency-Key');
-      }
       throw err instanceof QueueFullError ? this.queueFull(err.queued) : err;
     }
   }
@@ -205,7 +199,7 @@ export class TaskService {
     const before = await this.queue.get(id);
     if (!before) return undefined;
     if (FINAL_STATES.includes(before.state)) {
-      throw new ApiError(409, 'task_finished', `Task ${id} has already finished (status "${before.state}") and cannot be canceled.`, 'task_id');
+      throw new TaskFinishedError(id, before.state);
     }
     return this.queue.cancel(id);
   }

@@ -80,8 +80,11 @@ describe('fleet: one API node, three worker processes, S3 storage', () => {
 
     const done = await waitAll(api.url, ids);
     assert.deepEqual(done.map((t) => t.status), ids.map(() => 'completed'));
+    // No task ran to completion twice. The killed worker may have committed one last task in
+    // the instant before SIGKILL without getting to log it, so at most one may show no log line.
     const counts = completions(workers);
-    for (const id of ids) assert.equal(counts.get(id), 1, `task ${id} completed ${counts.get(id) ?? 0} times`);
+    for (const id of ids) assert.ok((counts.get(id) ?? 0) <= 1, `task ${id} completed ${counts.get(id)} times`);
+    assert.ok(ids.filter((id) => !counts.has(id)).length <= 1, 'every other task logged its one completion');
     // The dead worker's task (unless it finished in the instant before the kill) ran again elsewhere.
     const again = await api.queue.get(victim!.task);
     assert.equal(again?.state, 'completed');
