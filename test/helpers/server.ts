@@ -40,12 +40,34 @@ export function loopbackConfig(overrides: Partial<Config> = {}): Config {
   };
 }
 
+/**
+ * Set by test/fleet/http-suites.test.ts to run the existing HTTP suites against a fleet node:
+ * every server they start becomes an API node with its own worker on Postgres + BullMQ
+ * (a fresh database and Redis prefix each), unless the test chose a mode itself.
+ */
+const FLEET_PG = process.env.ZIMAGE_TEST_FLEET_POSTGRES;
+const FLEET_REDIS = process.env.ZIMAGE_TEST_FLEET_REDIS;
+let fleetDatabases = 0;
+
+async function fleetOverrides(): Promise<Partial<Config>> {
+  const pg = (await import('pg')).default;
+  const admin = new pg.Client({ connectionString: FLEET_PG });
+  await admin.connect();
+  const db = `suite_${process.pid}_${++fleetDatabases}`;
+  await admin.query(`CREATE DATABASE ${db}`);
+  await admin.end();
+  const url = new URL(FLEET_PG!);
+  url.pathname = `/${db}`;
+  return { databaseUrl: url.toString(), redisUrl: FLEET_REDIS!, redisPrefix: db, webhookSecret: 'fleet-suite-secret' };
+}
+
 /** Starts the whole server in this process on a free loopback port (synthetic engine, 0 ms steps). */
 export async function startTestServer(
   overrides: Partial<Config> = {},
   extra: ServerOverrides = {},
 ): Promise<TestServer> {
-  const config = loopbackConfig(overrides);
+  const fleet = FLEET_PG && FLEET_REDIS && overrides.databaseUrl === undefined ? await fleetOverrides() : {};
+  const config = loopbackConfig({ ...fleet, ...overrides });
   const dataDir = config.dataDir;
   const handle = await startServer(config, { log: extra.log ?? pino({ level: 'silent' }), ...extra });
   return Object.assign(handle, { dataDir, config });

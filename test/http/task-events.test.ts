@@ -191,8 +191,17 @@ describe('events of queued tasks (no worker: tasks move only when canceled)', ()
     const final = await poll(base, c);
     for (const s of streams) {
       const rest = await s.rest();
-      assert.deepEqual(rest.map((e) => [e.event, e.data.queue_position]), [['position', 1], ['position', 0], ['canceled', undefined]]);
-      assert.deepEqual(rest[2].data, final);
+      const seen = rest.map((e) => [e.event, e.data.queue_position]);
+      if (server.queue.name === 'sqlite') {
+        assert.deepEqual(seen, [['position', 1], ['position', 0], ['canceled', undefined]]);
+      } else {
+        // In a fleet, events cross Redis and each is answered with the record as it is then:
+        // a position the queue passed through between two events may be skipped, never invented.
+        const all = [['position', 1], ['position', 0], ['canceled', undefined]];
+        assert.deepEqual(seen[seen.length - 1], ['canceled', undefined]);
+        assert.deepEqual(seen, all.filter((e) => seen.some((x) => x[0] === e[0] && x[1] === e[1])), `in order, none invented: ${JSON.stringify(seen)}`);
+      }
+      assert.deepEqual(rest[rest.length - 1].data, final);
       assertIncreasing(rest);
     }
     await until('the subscription to be released', () => active() === 0);
