@@ -250,10 +250,22 @@ describe('events of queued tasks (no worker: tasks move only when canceled)', ()
     for (const id of ahead) await cancel(base, id); // 35 position events: more than the ring keeps
 
     const late = await openEvents(url, { 'Last-Event-ID': String(state.id) });
-    const snap = (await late.next())!;
-    late.close();
-    assert.equal(snap.event, 'state');
-    assert.equal(snap.data.queue_position, 0);
+    if (server.queue.name === 'sqlite') {
+      const snap = (await late.next())!;
+      late.close();
+      assert.equal(snap.event, 'state');
+      assert.equal(snap.data.queue_position, 0);
+    } else {
+      // In a fleet the 35 cancels' events cross Redis and may coalesce (each is answered with
+      // the record as it is then), so the ring may or may not have overflowed by now: the
+      // client gets a snapshot, or a replay of what it missed; either way it ends at position 0.
+      const got = [(await late.next())!];
+      while (got[got.length - 1].data.queue_position !== 0 && got.length < 40) got.push((await late.next())!);
+      late.close();
+      if (got[0].event === 'state') assert.equal(got.length, 1);
+      else for (const e of got) assert.equal(e.event, 'position');
+      assert.equal(got[got.length - 1].data.queue_position, 0);
+    }
     await cancel(base, target);
     await until('the subscription to be released', () => active() === 0);
   });
