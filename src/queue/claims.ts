@@ -32,20 +32,11 @@ export class HeldClaims {
     entry.controller.abort();
   }
 
-  has(taskId: string): boolean {
-    return this.held.has(taskId);
-  }
-
   /** The claim ended (final write, hand-back, or lost): forget it. */
   forget(claim: Claim, lost = false): void {
     const entry = this.held.get(claim.task.id);
     if (!entry || entry.token !== claim.token) return;
     if (lost) this.abort(claim.task.id, 'lost_claim');
     this.held.delete(claim.task.id);
-  }
-
-  /** Every claim held here lost its lease (e.g. the store restarted under us). */
-  size(): number {
-    return this.held.size;
   }
 }
