@@ -6,7 +6,8 @@
  */
 import fs from 'node:fs';
 import http from 'node:http';
-import { httpRequest, submitTask } from './helpers.js';
+import { ZImageClient, type GenerateParams } from '../src/client/index.js';
+import { httpRequest, SMALL_TASK } from './helpers.js';
 import { forkChild } from './ipc.js';
 import type { LoadResult } from './loadgen.js';
 
@@ -46,9 +47,11 @@ export async function benchPoll(opts: PollOptions): Promise<PollReport> {
   try {
     const { url: base, dataDir: dir } = await server.ready;
     dataDir = dir;
+    // Setting up goes through the typed client; the measured requests below do not.
+    const client = new ZImageClient({ url: base });
+    const { task_id: id } = await client.generate(SMALL_TASK as GenerateParams);
+    await client.wait(id);
     const agent = new http.Agent({ keepAlive: true });
-    const id = await submitTask(agent, base);
-    await server.call('waitCompleted', { count: 1 });
     const path = `/v1/images/tasks/${id}`;
     const answer = await httpRequest(agent, base + path);
     agent.destroy();

@@ -62,6 +62,14 @@ export class TaskFinishedError extends Error {
   }
 }
 
+/** A delete reached a task that is still queued or running (those are canceled, not deleted). */
+export class TaskNotFinishedError extends Error {
+  constructor(readonly taskId: string, readonly state: string) {
+    super(`task ${taskId} has not finished (${state})`);
+    this.name = 'TaskNotFinishedError';
+  }
+}
+
 /** A list cursor the stores did not make. */
 export class InvalidCursorError extends Error {
   constructor() {

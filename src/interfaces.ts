@@ -160,7 +160,7 @@ export interface TaskPage {
  * SQLite implements all four in one process (`Queue`); a fleet uses Postgres + BullMQ.
  */
 
-/** Submit, read, list, cancel: what the task service (and so the HTTP API) uses. */
+/** Submit, read, list, cancel, remove: what the task service (and so the HTTP API) uses. */
 export interface TaskStore {
   readonly name: string;
   /**
@@ -174,6 +174,13 @@ export interface TaskStore {
   list(opts: ListOptions): Promise<TaskPage>;
   /** Queued → canceled at once; running → cancelRequested (the worker's claim signal fires). */
   cancel(id: string): Promise<TaskRecord | undefined>;
+  /**
+   * Deletes a finished task (completed, failed or canceled, retention tombstones included) and
+   * its webhook delivery, in one statement, and returns the storage keys (outputs, uploads) that
+   * the caller must delete. Undefined, changing nothing, when no finished task has this id
+   * (unknown, already removed, or still queued/running: those are canceled, never removed).
+   */
+  remove(id: string): Promise<{ keys: string[] } | undefined>;
   stats(): Promise<QueueStats>;
 }
 

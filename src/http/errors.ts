@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
-import { ApiError, IdempotencyConflictError, InvalidCursorError, QueueFullError, TaskFinishedError } from '../errors.js';
+import { ApiError, IdempotencyConflictError, InvalidCursorError, QueueFullError, TaskFinishedError, TaskNotFinishedError } from '../errors.js';
 
 /** The one error body: {"error": {"message", "type", "code", "param"}}. */
 export function errorBody(err: ApiError) {
@@ -57,6 +57,10 @@ function fromDomainError(err: unknown): ApiError | undefined {
   }
   if (err instanceof TaskFinishedError) {
     return new ApiError(409, 'task_finished', `Task ${err.taskId} has already finished (status "${err.state}") and cannot be canceled.`, 'task_id');
+  }
+  if (err instanceof TaskNotFinishedError) {
+    return new ApiError(409, 'task_not_finished',
+      `Task ${err.taskId} is still "${err.state}" and cannot be deleted yet. Cancel it first, or wait until it finishes.`, 'task_id');
   }
   if (err instanceof InvalidCursorError) {
     return new ApiError(400, 'invalid_cursor',

@@ -60,6 +60,18 @@ export const TaskResponse = Type.Object({
   status: literals(['processing', 'completed', 'failed', 'canceled']),
   kind: literals(['generate', 'edit']),
   created_at: Type.Integer({ description: 'Unix seconds.' }),
+  request: Type.Optional(Type.Object({
+    prompt: Type.String(),
+    negative_prompt: Type.Optional(Type.String()),
+    size: Type.String({ description: '"WIDTHxHEIGHT" as resolved (an edit\'s default follows its input).' }),
+    n: Type.Integer(),
+    seed: Type.Integer({ description: 'The seed of the first image, also when the request left it random.' }),
+    num_inference_steps: Type.Optional(Type.Integer()),
+    guidance_scale: Type.Optional(Type.Number()),
+    strength: Type.Optional(Type.Number()),
+    output_format: literals(['png', 'jpeg', 'webp']),
+    output_compression: Type.Optional(Type.Integer()),
+  }, { additionalProperties: true, description: 'What was asked for, resolved (sending it again repeats the task). Absent once retention has expired the task.' })),
   stage: Type.Optional(literals(['queued', 'running'])),
   queue_position: Type.Optional(Nullable(Type.Integer({ description: '0-based tasks ahead while queued.' }))),
   progress: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
@@ -154,8 +166,17 @@ export const TaskList = Type.Object({
   has_more: Type.Boolean(),
 }, { $id: 'TaskList', additionalProperties: true });
 
+export const TaskDeleted = Type.Object({
+  task_id: Type.String(),
+  object: Type.Literal('task.deleted'),
+  deleted: Type.Literal(true),
+}, {
+  $id: 'TaskDeleted', additionalProperties: true,
+  description: 'The finished task is deleted with its images and uploads: polling it, or its image URLs, now answers 404.',
+});
+
 /** Every shared schema, for `app.addSchema` (order matters: referenced before referencing). */
-export const SHARED_SCHEMAS = [ErrorResponse, SubmitResponse, TaskImage, TaskResponse, TaskList, TaskNotFound, HealthResponse];
+export const SHARED_SCHEMAS = [ErrorResponse, SubmitResponse, TaskImage, TaskResponse, TaskList, TaskNotFound, TaskDeleted, HealthResponse];
 
 /** `{ $ref }` to a shared schema, with the response's description beside it. */
 const refTo = (id: string) => (description: string) => ({ $ref: id, description });
@@ -166,6 +187,7 @@ export const ref = {
   task: refTo('Task'),
   taskNotFound: refTo('TaskNotFound'),
   taskList: refTo('TaskList'),
+  taskDeleted: refTo('TaskDeleted'),
   health: refTo('Health'),
 };
 
@@ -187,6 +209,20 @@ export const cancelResponses = {
   202: ref.task('Running: asked to stop ("cancel_requested": true); it stops within one step. Poll it.'),
   404: ref.taskNotFound('No such task (or not yours).'),
   409: ref.error('The task already finished.'),
+};
+
+/**
+ * DELETE answers by what the task is: a finished one is deleted, a queued or running one is
+ * canceled exactly as by POST .../cancel (so its 200 is either shape).
+ */
+export const deleteResponses = {
+  200: {
+    description: 'Finished: deleted with its images and uploads ("object": "task.deleted"). Queued: canceled ("status": "canceled").',
+    anyOf: [{ $ref: 'TaskDeleted' }, { $ref: 'Task' }],
+  },
+  202: cancelResponses[202],
+  404: ref.taskNotFound('No such task (or not yours, or already deleted).'),
+  409: ref.error('It was running and finished before the cancel took effect; DELETE it again to delete it.'),
 };
 
 export const eventStreamResponses = {

@@ -16,6 +16,7 @@ export function taskQueue(store: TaskStore, events: TaskEvents): TaskQueue {
     position: (id) => store.position(id),
     list: (opts) => store.list(opts),
     cancel: (id) => store.cancel(id),
+    remove: (id) => store.remove(id),
     stats: () => store.stats(),
     subscribe: (listener) => events.subscribe(listener),
   };

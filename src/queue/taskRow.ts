@@ -50,3 +50,15 @@ export function rowToTask(row: TaskRowLike): TaskRecord {
     finishedAt: row.finished_at,
   };
 }
+
+/**
+ * The storage keys a tasks row points at (its outputs, uploaded image and mask): what must be
+ * deleted once the row is expired or removed. Either driver's `result` (JSON text or parsed).
+ */
+export function storageKeysOf(row: Pick<TaskRowLike, 'result' | 'input_key' | 'mask_key'>): string[] {
+  const result = row.result ? json(row.result) : null;
+  const keys = (result?.outputs ?? []).map((out) => out.file);
+  if (row.input_key) keys.push(row.input_key);
+  if (row.mask_key) keys.push(row.mask_key);
+  return keys;
+}

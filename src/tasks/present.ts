@@ -33,6 +33,20 @@ export function presentWebhook(w: WebhookSummary) {
   };
 }
 
+/** The task's resolved parameters, in the request's own field names. */
+export function presentRequest(task: TaskRecord): Record<string, unknown> {
+  const p = task.params;
+  const request: Record<string, unknown> = {
+    prompt: p.prompt, size: `${p.width}x${p.height}`, n: p.n, seed: p.seed, output_format: p.output_format,
+  };
+  if (p.negative_prompt) request.negative_prompt = p.negative_prompt;
+  if (p.num_inference_steps !== undefined) request.num_inference_steps = p.num_inference_steps;
+  if (p.guidance_scale !== undefined) request.guidance_scale = p.guidance_scale;
+  if (p.strength !== undefined) request.strength = p.strength;
+  if (p.output_compression !== undefined) request.output_compression = p.output_compression;
+  return request;
+}
+
 /**
  * The task as GET /v1/images/tasks/{id} answers it. The fields the skill document names
  * (status, data[].url, data[].b64_json) are exactly as it describes; the rest extends it.
@@ -46,6 +60,9 @@ export async function presentTask(view: TaskView, baseUrl: string, storage: Stor
     kind: task.kind,
     created_at: seconds(task.createdAt),
   };
+  // What was asked for, so a client can show it and "use these settings again". Retention's
+  // tombstone keeps no prompt, and then no request.
+  if (task.params.prompt) body.request = presentRequest(task);
   if (status === 'processing') {
     const total = task.progress?.total ?? view.totalSteps ?? null;
     const step = task.progress?.step ?? 0;

@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
-import { QueueFullError, TaskFinishedError } from '../errors.js';
+import { QueueFullError, TaskFinishedError, TaskNotFinishedError } from '../errors.js';
 import { newTaskId } from '../ids.js';
 import {
   FINAL_STATES, type ListOptions, type Storage, type TaskEvents, type TaskStore, type TaskKind, type TaskPage, type TaskParams, type TaskRecord,
 } from '../interfaces.js';
+import type { Logger } from '../log.js';
 import type { WorkerInfo, WorkerRegistry } from '../worker/registry.js';
 import { Eta } from './eta.js';
 
@@ -101,7 +102,7 @@ function defaultStepsOf(workers: WorkerInfo[], kind: TaskKind): number | undefin
 }
 
 /**
- * The task model's rules: submit, read, list, cancel. The HTTP layer calls only this;
+ * The task model's rules: submit, read, list, cancel, delete. The HTTP layer calls only this;
  * this calls only the queue and storage.
  */
 export class TaskService {
@@ -202,6 +203,33 @@ export class TaskService {
       throw new TaskFinishedError(id, before.state);
     }
     return this.queue.cancel(id);
+  }
+
+  /**
+   * Deletes a finished task (completed, failed or canceled; an expired tombstone too), then its
+   * images and uploads. False when there is no such task (unknown, or deleted meanwhile);
+   * TaskNotFinishedError while it is queued or running, so that a delete never stops work
+   * (cancel it first). `log` is the caller's, so a warning names the request.
+   */
+  async delete(id: string, log: Pick<Logger, 'warn'>): Promise<boolean> {
+    const removed = await this.queue.remove(id);
+    if (!removed) {
+      const task = await this.queue.get(id);
+      if (task) throw new TaskNotFinishedError(id, task.state);
+      return false;
+    }
+    await this.deleteFiles(id, removed.keys, log);
+    return true;
+  }
+
+  /**
+   * The row is already gone, so failing the request would only make a retry answer 404:
+   * a storage error is logged and the files are left behind (as retention does), never thrown.
+   */
+  private async deleteFiles(id: string, keys: string[], log: Pick<Logger, 'warn'>): Promise<void> {
+    if (keys.length === 0) return;
+    await this.storage.deleteMany(keys)
+      .catch((err) => log.warn({ err, taskId: id, keys }, 'deleted a task but not all of its files; they are left in storage'));
   }
 
   /**

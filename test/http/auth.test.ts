@@ -1,6 +1,6 @@
 /**
  * Optional API keys (ZIMAGE_API_KEYS): /v1/* needs a key, the open routes stay open, and a
- * caller sees, lists, streams and cancels only its own tasks.
+ * caller sees, lists, streams, cancels and deletes only its own tasks.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -117,5 +117,19 @@ describe('with ZIMAGE_API_KEYS set', () => {
     const cancel = await asAlice(`/v1/images/tasks/${mine}/cancel`, { method: 'POST' });
     assert.equal(cancel.status, 200);
     assert.equal(cancel.body.status, 'canceled');
+  });
+
+  test('a caller deletes only its own finished tasks', async () => {
+    const theirs = await submitAs(BOB);
+    const asBob = (init: RequestInit = {}) => request(`${base}/v1/images/tasks/${theirs}`, { ...init, headers: bearer(BOB) });
+    assert.equal((await asBob({ method: 'DELETE' })).body.status, 'canceled', 'the first DELETE of a queued task cancels it');
+    const byAlice = await request(`${base}/v1/images/tasks/${theirs}`, { method: 'DELETE', headers: bearer(ALICE) });
+    assert.equal(byAlice.status, 404);
+    assert.equal(byAlice.body.error.code, 'task_not_found');
+    assert.equal((await server.queue.get(theirs))?.state, 'canceled', 'still there: alice could not delete it');
+    const byBob = await asBob({ method: 'DELETE' });
+    assert.equal(byBob.status, 200, JSON.stringify(byBob.body));
+    assert.deepEqual(byBob.body, { task_id: theirs, object: 'task.deleted', deleted: true });
+    assert.equal((await asBob()).status, 404);
   });
 });

@@ -1,11 +1,11 @@
 /**
  * Task control over real HTTP: listing with filters and cursor pages, cancel of queued and
- * running tasks, and the ?wait=N long poll.
+ * running tasks, delete of finished ones with their files, and the ?wait=N long poll.
  */
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
-import { getJson, pollTask, postJson, request } from '../helpers/http.js';
+import { form, getJson, pollTask, postJson, request, solidPng } from '../helpers/http.js';
 import { countSubscriptions, startTestServer, type TestServer } from '../helpers/server.js';
 
 const small = (prompt: string, extra: Record<string, unknown> = {}) => ({ prompt, size: '256x256', ...extra });
@@ -113,12 +113,23 @@ describe('listing and canceling queued tasks (no worker: tasks stay queued)', ()
     assert.deepEqual(await byStatus('canceled,processing'), [ids[2], ids[1], ids[0]]);
   });
 
-  test('DELETE cancels too (an empty JSON body is fine)', async () => {
+  test('DELETE cancels a queued task (an empty JSON body is fine); a second DELETE deletes it, then it is 404', async () => {
     const res = await request(`${base}/v1/images/tasks/${ids[0]}`, { method: 'DELETE', headers: { 'content-type': 'application/json' } });
     assert.equal(res.status, 200);
     assert.equal(res.body.status, 'canceled');
-    const again = await request(`${base}/v1/images/tasks/${ids[0]}`, { method: 'DELETE' });
-    assert.equal(again.status, 409);
+    const deleted = await request(`${base}/v1/images/tasks/${ids[0]}`, { method: 'DELETE' });
+    assert.equal(deleted.status, 200, JSON.stringify(deleted.body));
+    assert.deepEqual(deleted.body, { task_id: ids[0], object: 'task.deleted', deleted: true });
+    assert.equal(await server.queue.get(ids[0]), undefined);
+    for (const res of [
+      await getJson(`${base}/v1/images/tasks/${ids[0]}`),
+      await request(`${base}/v1/images/tasks/${ids[0]}`, { method: 'DELETE' }),
+      await postJson(`${base}/v1/images/tasks/${ids[0]}/cancel`, {}),
+    ]) {
+      assert.equal(res.status, 404);
+      assert.equal(res.body.status, 'failed');
+      assertError({ error: res.body.error }, errorOf('task_not_found', 'task_id', 'not_found_error'));
+    }
   });
 
   test('an unknown task is 404 task_not_found with status failed', async () => {
@@ -181,6 +192,57 @@ describe('running tasks', () => {
     assert.equal(res.status, 200);
     assert.equal(res.body.status, 'completed');
     assert.equal(res.body.data.length, 1);
+  });
+
+  /** The storage keys a task points at, as stored: its outputs and uploads. */
+  const keysOf = async (id: string) => {
+    const task = (await server.queue.get(id))!;
+    return [...task.result!.outputs.map((o) => o.file), task.inputKey, task.maskKey].filter((k): k is string => k !== null);
+  };
+  const stored = async (keys: string[]) => (await Promise.all(keys.map((k) => server.storage.head(k)))).filter(Boolean).length;
+
+  test('DELETE of a completed task deletes it and its images: the poll and the image URLs are 404', async () => {
+    const id = await submit(base, 'to delete', { n: 2, num_inference_steps: 1 });
+    const done = await pollTask(base, id, 10_000);
+    assert.equal(done.status, 'completed');
+    const urls: string[] = done.data.map((d: any) => d.url);
+    for (const url of urls) assert.equal((await fetch(url)).status, 200, url);
+    const keys = await keysOf(id);
+    assert.equal(await stored(keys), 2);
+
+    const res = await request(`${base}/v1/images/tasks/${id}`, { method: 'DELETE' });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.deepEqual(res.body, { task_id: id, object: 'task.deleted', deleted: true });
+    for (const url of urls) {
+      const image = await getJson(url);
+      assert.equal(image.status, 404, url);
+      assert.equal(image.body.error.code, 'file_not_found');
+    }
+    assert.equal(await stored(keys), 0, 'the files are gone from storage');
+    const polled = await getJson(`${base}/v1/images/tasks/${id}`);
+    assert.equal(polled.status, 404);
+    assertError({ error: polled.body.error }, errorOf('task_not_found', 'task_id', 'not_found_error'));
+    assert.equal((await request(`${base}/v1/images/tasks/${id}`, { method: 'DELETE' })).status, 404);
+  });
+
+  test('DELETE of a finished edit deletes its uploaded image and mask too', async () => {
+    const png = await solidPng(64, 64, [9, 90, 200]);
+    const submitted = await request(`${base}/v1/images/async_edit`, {
+      method: 'POST',
+      body: form({ prompt: 'sad', size: '256x256', num_inference_steps: '1' }, { image: { data: png }, mask: { data: png } }),
+    });
+    assert.equal(submitted.status, 200, JSON.stringify(submitted.body));
+    const id = submitted.body.task_id as string;
+    assert.equal((await pollTask(base, id, 10_000)).status, 'completed');
+    const keys = await keysOf(id);
+    assert.deepEqual(keys.map((k) => k.split('/')[0]), ['outputs', 'uploads', 'uploads']);
+    assert.equal(await stored(keys), 3);
+
+    const res = await request(`${base}/v1/images/tasks/${id}`, { method: 'DELETE' });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.equal(res.body.object, 'task.deleted');
+    assert.equal(await stored(keys), 0, 'outputs, image and mask are gone');
+    assert.equal((await getJson(`${base}/v1/images/tasks/${id}`)).status, 404);
   });
 
   test('a running task stops within a step, frees the engine, and the next task runs', async () => {

@@ -205,6 +205,41 @@ export function storeContract(factory: BackendFactory): void {
       assert.deepEqual(await backend.housekeeping.expireFinished(Date.now() + 1000), { count: 0, keys: [] });
     });
 
+    test('remove deletes a finished task with its webhook delivery and returns its files; a queued or running one stays', async () => {
+      const t = (await backend.store.enqueue(newTask({
+        kind: 'edit', inputKey: 'uploads/x_image', maskKey: 'uploads/x_mask', webhookUrl: 'https://example.com/hook',
+      }))).task;
+      const claim = await claimOne();
+      assert.equal(await backend.store.remove(t.id), undefined, 'running: not removed');
+      assert.equal((await rows())[0].state, 'running');
+      await work.complete(claim, { ...result, outputs: [{ file: 'outputs/gen_a.png', seed: 1, width: 1, height: 1, format: 'png', bytes: 1 }] });
+      const queued = (await backend.store.enqueue(newTask())).task;
+      assert.equal(await backend.store.remove(queued.id), undefined, 'queued: not removed');
+      assert.equal(await backend.store.remove('0'.repeat(32)), undefined, 'unknown');
+      await sql(backend, `INSERT INTO webhook_deliveries (id, task_id, url, status, created_at, updated_at)
+        VALUES ('d1', '${t.id}', 'https://example.com/hook', 'delivered', 1, 1)`);
+
+      const removed = await backend.store.remove(t.id);
+      assert.deepEqual(removed?.keys.sort(), ['outputs/gen_a.png', 'uploads/x_image', 'uploads/x_mask']);
+      assert.equal(await backend.store.get(t.id), undefined);
+      assert.deepEqual((await rows()).map((r) => [r.id, r.state]), [[queued.id, 'queued']]);
+      assert.deepEqual(await sql(backend, 'SELECT task_id AS id FROM webhook_deliveries'), [], 'the delivery went with its task');
+      assert.equal(await backend.store.remove(t.id), undefined, 'already removed');
+
+      await backend.store.cancel(queued.id);
+      assert.deepEqual(await backend.store.remove(queued.id), { keys: [] }, 'canceled while queued: no files');
+      assert.deepEqual(await rows(), []);
+    });
+
+    test('remove deletes a retention tombstone (its files went at expiry)', async () => {
+      const t = (await backend.store.enqueue(newTask({ kind: 'edit', inputKey: 'uploads/x_image' }))).task;
+      await work.fail(await claimOne(), { code: 'oom', message: 'm', retryable: false }, { retry: false });
+      assert.equal((await backend.housekeeping.expireFinished(Date.now() + 1000)).count, 1);
+      assert.equal((await backend.store.get(t.id))?.error?.code, 'expired');
+      assert.deepEqual(await backend.store.remove(t.id), { keys: [] });
+      assert.equal(await backend.store.get(t.id), undefined);
+    });
+
     test('events: queued, started, progress and completed reach subscribers', async () => {
       const seen: TaskEvent[] = [];
       const off = backend.events.subscribe((e) => seen.push(e));

@@ -1,10 +1,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError, invalid } from '../../errors.js';
-import type { TaskRecord, TaskState } from '../../interfaces.js';
+import { FINAL_STATES, type TaskRecord, type TaskState } from '../../interfaces.js';
 import { presentTask } from '../../tasks/present.js';
 import type { TaskView } from '../../tasks/service.js';
 import { baseUrlOf, type AppDeps } from '../context.js';
-import { cancelResponses, ref } from '../schemas.js';
+import { cancelResponses, deleteResponses, ref } from '../schemas.js';
 import { requestLifetime } from '../lifetime.js';
 import { sendTaskNotFound, visibleRecord } from './taskStatus.js';
 
@@ -92,9 +92,13 @@ export async function taskControlRoutes(app: FastifyInstance, deps: AppDeps) {
    * worker does within one denoising step; the answer waits up to CANCEL_WAIT_MS for that (200,
    * "canceled"), else answers 202 with "processing" and "cancel_requested": true.
    */
-  const cancel = async (request: FastifyRequest<{ Params: { task_id: string } }>, reply: FastifyReply) => {
+  const cancel = async (request: TaskRequest, reply: FastifyReply) => {
     const id = request.params.task_id;
     if (!(await visibleRecord(deps, request, id))) return sendTaskNotFound(reply, id);
+    return cancelVisible(request, reply, id);
+  };
+  /** Cancel of a task the caller may see. */
+  const cancelVisible = async (request: TaskRequest, reply: FastifyReply, id: string) => {
     let task = await deps.tasks.cancel(id); // 409 when it had already finished
     if (!task) return sendTaskNotFound(reply, id);
     if (task.state === 'running') {
@@ -112,7 +116,29 @@ export async function taskControlRoutes(app: FastifyInstance, deps: AppDeps) {
     reply.code(task.state === 'canceled' ? 200 : 202);
     return presentTask(view, baseUrlOf(request, deps.config), deps.storage);
   };
-  const schema = (summary: string) => ({ schema: { summary, tags: ['tasks'], response: cancelResponses } });
-  app.post('/v1/images/tasks/:task_id/cancel', schema('Cancel a queued or running task'), cancel);
-  app.delete('/v1/images/tasks/:task_id', schema('Cancel a queued or running task (same as POST .../cancel)'), cancel);
+  /**
+   * DELETE: a finished task (completed, failed, canceled, or expired) is deleted now with its
+   * images and uploads, and then answers 404 like a task that never was. A queued or running
+   * one is canceled exactly as by POST .../cancel (all DELETE did before), so clients that
+   * DELETE to cancel keep working; a second DELETE then deletes the canceled task.
+   */
+  const cancelOrDelete = async (request: TaskRequest, reply: FastifyReply) => {
+    const id = request.params.task_id;
+    const task = await visibleRecord(deps, request, id);
+    if (!task) return sendTaskNotFound(reply, id);
+    if (!FINAL_STATES.includes(task.state)) return cancelVisible(request, reply, id);
+    // False: another request (or retention) removed it since it was read.
+    if (!(await deps.tasks.delete(id, request.log))) return sendTaskNotFound(reply, id);
+    return { task_id: id, object: 'task.deleted', deleted: true };
+  };
+  app.post('/v1/images/tasks/:task_id/cancel',
+    { schema: { summary: 'Cancel a queued or running task', tags: ['tasks'], response: cancelResponses } }, cancel);
+  app.delete('/v1/images/tasks/:task_id', {
+    schema: {
+      summary: 'Delete a finished task with its images and uploads (a queued or running one is canceled, as POST .../cancel)',
+      tags: ['tasks'], response: deleteResponses,
+    },
+  }, cancelOrDelete);
 }
+
+type TaskRequest = FastifyRequest<{ Params: { task_id: string } }>;

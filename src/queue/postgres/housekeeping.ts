@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { Housekeeping, TaskResult } from '../../interfaces.js';
 import { TOMBSTONE_MS } from '../sqlite/queue.js';
 import { EXPIRED_ERROR } from '../sqlite/taskErrors.js';
+import { storageKeysOf } from '../taskRow.js';
 import { transaction } from './pool.js';
 import type { FleetSignals } from './store.js';
 
@@ -34,12 +35,7 @@ export class PgHousekeeping implements Housekeeping {
       const { rows } = await c.query<{ seq: number; result: TaskResult | null; input_key: string | null; mask_key: string | null }>(
         `SELECT seq, result, input_key, mask_key FROM tasks
          WHERE finished_at IS NOT NULL AND finished_at < $1 AND expired_at IS NULL LIMIT 500 FOR UPDATE SKIP LOCKED`, [before]);
-      const keys: string[] = [];
-      for (const row of rows) {
-        for (const out of row.result?.outputs ?? []) keys.push(out.file);
-        if (row.input_key) keys.push(row.input_key);
-        if (row.mask_key) keys.push(row.mask_key);
-      }
+      const keys = rows.flatMap(storageKeysOf);
       if (rows.length) {
         // The tombstone keeps no prompt, webhook or idempotency key: only that the task existed.
         await c.query(

@@ -5,6 +5,7 @@ import type {
   EnqueueOptions, ListOptions, NewTask, QueueStats, TaskEventType, TaskPage, TaskProgress, TaskRecord, TaskStore,
 } from '../../interfaces.js';
 import { cursorOf, seqBefore } from '../cursor.js';
+import { storageKeysOf } from '../taskRow.js';
 import { transaction } from './pool.js';
 import { pgRowToTask, type PgTaskRow } from './rows.js';
 import { LOCKS } from './schema.js';
@@ -107,6 +108,17 @@ export class PgTaskStore implements TaskStore {
     // Every worker hears this; the one holding the task fires its claim's signal.
     if (outcome !== 'unchanged') this.signals.publish(outcome, id);
     return this.get(id);
+  }
+
+  /**
+   * One statement, so only a row that is final when it runs goes (a racing cancel or finish
+   * cannot be overtaken). Its webhook_deliveries row goes with it (ON DELETE CASCADE).
+   * No ticket or event: a finished task has no ticket left, and nothing waits on it.
+   */
+  async remove(id: string): Promise<{ keys: string[] } | undefined> {
+    const { rows } = await this.pool.query<Pick<PgTaskRow, 'result' | 'input_key' | 'mask_key'>>(
+      `DELETE FROM tasks WHERE id = $1 AND state IN ('completed', 'failed', 'canceled') RETURNING result, input_key, mask_key`, [id]);
+    return rows[0] && { keys: storageKeysOf(rows[0]) };
   }
 
   async stats(): Promise<QueueStats> {

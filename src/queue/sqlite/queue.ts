@@ -8,6 +8,7 @@ import type {
 } from '../../interfaces.js';
 import { HeldClaims } from '../claims.js';
 import { cursorOf, seqBefore } from '../cursor.js';
+import { storageKeysOf } from '../taskRow.js';
 import { rowToTask, type TaskRow } from './rows.js';
 import { EXPIRED_ERROR, exhaustedError } from './taskErrors.js';
 import { prepareStatements, type Statements } from './statements.js';
@@ -240,6 +241,11 @@ export class SqliteQueue implements Queue {
     return this.get(id);
   }
 
+  async remove(id: string): Promise<{ keys: string[] } | undefined> {
+    const row = this.sql.removeFinished.get(id) as Pick<TaskRow, 'result' | 'input_key' | 'mask_key'> | undefined;
+    return row && { keys: storageKeysOf(row) };
+  }
+
   async finishCanceled(claim: Claim): Promise<void> {
     this.finishClaimed(claim, 'canceled', {});
   }
@@ -281,10 +287,7 @@ export class SqliteQueue implements Queue {
       const rows = this.sql.expirable.all(before) as Pick<TaskRow, 'seq' | 'result' | 'input_key' | 'mask_key'>[];
       const keys: string[] = [];
       for (const row of rows) {
-        const result = row.result ? (JSON.parse(row.result) as TaskResult) : null;
-        for (const out of result?.outputs ?? []) keys.push(out.file);
-        if (row.input_key) keys.push(row.input_key);
-        if (row.mask_key) keys.push(row.mask_key);
+        keys.push(...storageKeysOf(row));
         this.sql.expire.run({ seq: row.seq, error: JSON.stringify(EXPIRED_ERROR), at: this.now() });
       }
       // Tombstones answer "expired" for a while, then go, so the table does not grow forever.

@@ -58,6 +58,11 @@ export function prepareStatements(db: Database.Database) {
          params = json_remove(params, '$.prompt', '$.negative_prompt'), webhook_url = NULL, idempotency_key = NULL
        WHERE seq = @seq`,
     ),
+    // One statement, so a task cannot finish-then-be-removed halfway: only a final row goes. Its
+    // webhook_deliveries row goes with it (ON DELETE CASCADE; openDatabase turns foreign_keys on).
+    removeFinished: db.prepare(
+      `DELETE FROM tasks WHERE id = ? AND state IN ('completed', 'failed', 'canceled') RETURNING result, input_key, mask_key`,
+    ),
     purgeTombstones: db.prepare('DELETE FROM tasks WHERE expired_at IS NOT NULL AND expired_at < ?'),
     countQueued: db.prepare(`SELECT COUNT(*) AS n FROM tasks WHERE state = 'queued'`),
     counts: db.prepare(`SELECT state, COUNT(*) AS n FROM tasks WHERE state IN ('queued', 'running') GROUP BY state`),
