@@ -3,18 +3,19 @@
  * everything measured is the server's own cost). Prints tables and, last, one JSON line
  * with every number. Writes no files in the repository.
  *   --quick          short run for development (~1 minute)
- *   --only=a,b       run only some parts: poll, dispatch, throughput, fleet
+ *   --only=a,b       run only some parts: poll, dispatch, throughput, fleet, previews
  */
 import os from 'node:os';
 import { benchDispatch } from './dispatch.js';
 import { benchFleet } from './fleet.js';
 import { round, table, type Percentiles } from './helpers.js';
 import { benchPoll } from './poll.js';
+import { benchPreviews } from './previews.js';
 import { benchThroughput } from './throughput.js';
 
 const quick = process.argv.includes('--quick');
 const onlyArg = process.argv.find((a) => a.startsWith('--only='));
-const parts = new Set((onlyArg?.slice('--only='.length) ?? 'poll,dispatch,throughput,fleet').split(','));
+const parts = new Set((onlyArg?.slice('--only='.length) ?? 'poll,dispatch,throughput,fleet,previews').split(','));
 
 const PLAN = quick
   ? {
@@ -22,12 +23,14 @@ const PLAN = quick
     dispatch: { tasks: 300, warmup: 30 },
     throughput: { tasks: 1000, inFlight: 64, checkpoints: [1000, 5000, 10_000], pollConnections: 32, pollMs: 1500 },
     fleet: { dispatchTasks: 200, warmup: 20, tasks: 24, stepMs: 25 },
+    previews: { tasks: 3, rounds: 2, stepMs: 50, size: 1024, steps: 8 },
   }
   : {
     poll: { rounds: 2, connections: 32, warmupMs: 1000, durationMs: 5000 },
     dispatch: { tasks: 2000, warmup: 100 },
     throughput: { tasks: 10_000, inFlight: 64, checkpoints: [10_000, 50_000, 100_000], pollConnections: 32, pollMs: 4000 },
     fleet: { dispatchTasks: 1000, warmup: 50, tasks: 60, stepMs: 25 },
+    previews: { tasks: 8, rounds: 3, stepMs: 50, size: 1024, steps: 8 },
   };
 
 const ms = (v: number) => round(v, 3);
@@ -115,6 +118,20 @@ if (parts.has('fleet')) {
   ]));
   console.log(`   target: 4 workers >= 3.5x 1 worker: ${round(r.throughput.scaling4, 2)}x\n`);
   results.fleet = r;
+}
+
+if (parts.has('previews')) {
+  const o = PLAN.previews;
+  console.log(`5. Live previews (ZIMAGE_PREVIEW_EVERY): synthetic engine sleeping ${o.stepMs} ms x ${o.steps} steps, ${o.size}x${o.size}, ` +
+    `${o.tasks} tasks x ${o.rounds} rounds per setting, one SSE watcher per task, settings alternating`);
+  const r = await benchPreviews(o);
+  console.log(table(['ZIMAGE_PREVIEW_EVERY', 'mean task s', 'previews/task', 'vs off'], ['0', '2', '1'].map((s) => [
+    s, round(r.meanSeconds[s], 4), round(r.previewsPerTask[s], 1), s === '0' ? '-' : `${round(r.overheadPercent[s], 2)} %`,
+  ])));
+  console.log(`   one preview: synthetic render ${round(r.cost.syntheticRenderMs, 3)} ms (event loop, beside the next step's wait), WebP encode ${round(r.cost.encodeMs, 3)} ms ` +
+    `(${Math.round(r.cost.bytes)} B); a 128x128 latent picture (diffusers, 1024x1024): ${round(r.cost.latentEncodeMs, 3)} ms, ${r.cost.latentBytes} B`);
+  console.log('   target: <= 2 % slower than previews off. GPU: node dist/bench/previews.js --gpu (the Python side).\n');
+  results.previews = r;
 }
 
 console.log(`total bench time ${round((performance.now() - started) / 1000, 1)} s`);

@@ -135,6 +135,41 @@ class Runner:
                                                    view[start: start + mspec["length"]])
         self._generate(job, image, mask, cancel, job_id=header["id"])
 
+    def _previewer(self, pipe, max_side):
+        make = getattr(self.backend, "latent_previewer", None)
+        if make is None:
+            return None
+        try:
+            return make(self.loaded, pipe, max_side)
+        except Exception as exc:  # noqa: BLE001 - previews must never fail a job
+            self._preview_failed(exc)
+            return None
+
+    def _preview_step(self, previews, callback_kwargs, step, run_end, total, job_id):
+        """Sends a preview made earlier if it is ready, and starts this step's if one is due. No preview
+        of a run's last step: its image is decoded right after. Any failure turns previews off for the run."""
+        pv, every = previews["pv"], previews["every"]
+        try:
+            ready = pv.poll()
+            if ready is not None:
+                tag, width, height, data = ready
+                self.writer.send({"type": "preview", "id": job_id, "step": tag[0], "total": tag[1], "width": width,
+                                  "height": height, "channels": 3}, data)
+            want = step % every == 0 and step < run_end
+            keep = (step + 1) % every == 0 and step + 1 < run_end
+            if want or keep:
+                pv.step(callback_kwargs.get("latents") if isinstance(callback_kwargs, dict) else None,
+                        want, keep, (step, total))
+        except Exception as exc:  # noqa: BLE001 - previews must never fail a job
+            previews["pv"] = None
+            self._preview_failed(exc)
+
+    def _preview_failed(self, exc):
+        if not getattr(self, "_preview_warned", False):
+            self._preview_warned = True
+            self.log.warning("live preview failed, so this run sends none (the image is unaffected; later failures are "
+                             "not logged): %s: %s", type(exc).__name__, exc)
+
     def _select(self, job, image, mask):
         if job.get("kind") != "edit":
             return self.loaded.pipeline("generate"), {}
@@ -185,6 +220,10 @@ class Runner:
         batch = len(seeds) > 1 and pixels < self.batch_oom_pixels and \
             "num_images_per_prompt" in inspect.signature(pipe.__call__).parameters
         progress = {"run": 0, "runs": 1 if batch else len(seeds), "per": steps, "sent": 0}
+        # Live previews every `preview_every` steps (0: none): made by the backend from the step's
+        # latents (cheaply, never by the VAE), sent when ready, dropped when the image itself is due.
+        preview_every = int(job.get("preview_every") or 0) if job_id is not None else 0
+        previews = {"every": preview_every, "max_side": int(job.get("preview_max_side") or 256), "pv": None}
 
         def on_step(p, i, t, callback_kwargs):
             if cancel is not None and cancel.is_set():
@@ -201,6 +240,9 @@ class Runner:
             if job_id is not None and step > progress["sent"]:
                 progress["sent"] = step
                 self.writer.send({"type": "progress", "id": job_id, "step": step, "total": progress["runs"] * per})
+            if previews["pv"] is not None:
+                self._preview_step(previews, callback_kwargs, step, (progress["run"] + 1) * per,
+                                   progress["runs"] * per, job_id)
             if trim and timesteps and i == timesteps - 2:
                 # The pipeline checks this flag before each step, skips the rest and still decodes.
                 p._interrupt = True
@@ -214,7 +256,13 @@ class Runner:
                 kwargs["generator"] = generators
             else:
                 kwargs["generator"] = generators[0]
-            return list(pipe(**accepted_kwargs(pipe.__call__, kwargs)).images)
+            if previews["every"] > 0:
+                previews["pv"] = self._previewer(pipe, previews["max_side"])
+            try:
+                return list(pipe(**accepted_kwargs(pipe.__call__, kwargs)).images)
+            finally:
+                # A preview still in flight is stale now: the image itself comes next.
+                previews["pv"] = None
 
         def emit(pairs, first_index):
             for offset, (seed, img) in enumerate(pairs):

@@ -66,6 +66,10 @@ export const OPTIONS = {
     env: 'ZIMAGE_SYNTHETIC_STEP_MS', flag: '--synthetic-step-ms', kind: 'int', default: '120', min: 0, max: 60000,
     doc: 'Synthetic engine time per denoising step (8 steps + encoding ≈ 1 s per 1024×1024 image). 0 for tests and benchmarks.',
   },
+  previewEvery: {
+    env: 'ZIMAGE_PREVIEW_EVERY', flag: '--preview-every', kind: 'int', default: '2', min: 0, max: 1000,
+    doc: 'Live previews: every this many denoising steps a running task shows a small (≤ 256 px, WebP) picture of the unfinished image, as a `preview` event on its event stream and as `preview` on its poll answer (OpenAI `partial_images` come from them). Cheap (diffusers: a linear latent-to-RGB projection, never a VAE decode), at most about 10 a second per task, never stored. 0 turns them off. Set on the process that runs the engine.',
+  },
   worker: {
     env: 'ZIMAGE_WORKER', flag: '--worker', kind: 'bool', default: 'true',
     doc: 'Run an engine worker in this process. `--no-worker` serves the API only: in a fleet, `zimage worker` processes run the tasks; embedded, tasks wait in the queue until the server runs with a worker again (the SQLite queue belongs to one process).',
@@ -172,11 +176,15 @@ export const OPTIONS = {
   },
   apiKeys: {
     env: 'ZIMAGE_API_KEYS', flag: '--api-keys', kind: 'string', default: '',
-    doc: 'API keys that /v1/* requires (`Authorization: Bearer KEY` or `X-API-Key: KEY`), as `name:key,name2:key2` or bare keys (named key-1, key-2, ...). Each caller sees only its own tasks. Empty: no auth.',
+    doc: 'API keys that /v1/* and /mcp require (`Authorization: Bearer KEY` or `X-API-Key: KEY`), as `name:key,name2:key2` or bare keys (named key-1, key-2, ...). Each caller sees only its own tasks. Empty: no auth.',
   },
   syncTimeoutSeconds: {
     env: 'ZIMAGE_SYNC_TIMEOUT_SECONDS', flag: '--sync-timeout-seconds', kind: 'number', default: '300', min: 0.001, max: 86400,
     doc: 'How long the OpenAI-compatible /v1/images/generations and /v1/images/edits wait for their task. Past it they answer 504 `timeout` with the task id; the task keeps running and can be polled.',
+  },
+  mcpWaitSeconds: {
+    env: 'ZIMAGE_MCP_WAIT_SECONDS', flag: '--mcp-wait-seconds', kind: 'number', default: '50', min: 0, max: 3600,
+    doc: 'How long the MCP tools generate_image and edit_image (at `/mcp`; `zimage mcp` reads the same variable) wait for their images, sending progress, before answering the task id instead (get_task then fetches the images). Keep it below the MCP host\'s tool-call timeout (often 60 s).',
   },
   webhookSecret: {
     env: 'ZIMAGE_WEBHOOK_SECRET', flag: '--webhook-secret', kind: 'string', default: '',

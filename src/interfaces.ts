@@ -125,13 +125,33 @@ export type TaskEventType =
   | 'cancel_requested'
   | 'completed'
   | 'failed'
-  | 'canceled';
+  | 'canceled'
+  /** A live preview of a running task: ephemeral, never stored, never an output. */
+  | 'preview';
+
+/**
+ * A small, cheap picture of a running task's unfinished image (at most 256 px on its long
+ * side, WebP). Previews travel as events only: they are not written to the task, not stored
+ * as outputs, and are forgotten when the task ends.
+ */
+export interface TaskPreview {
+  /** The step it shows (of `total`, counted like progress). */
+  step: number;
+  total: number;
+  width: number;
+  height: number;
+  format: 'webp';
+  /** The encoded image. */
+  data: Buffer;
+}
 
 export interface TaskEvent {
   type: TaskEventType;
   taskId: string;
   /** Present on 'progress'. */
   progress?: TaskProgress;
+  /** Present on 'preview'. */
+  preview?: TaskPreview;
   at: number;
 }
 
@@ -199,6 +219,12 @@ export interface WorkQueue {
   release(claim: Claim): Promise<void>;
   /** Marks a running task canceled once its worker has stopped. */
   finishCanceled(claim: Claim): Promise<void>;
+  /**
+   * Publishes a live preview of a claimed, running task as a 'preview' event (in-process, or
+   * across the fleet). Best effort and unfenced: nothing is written, a lost preview is harmless.
+   * Optional: a queue without it gets no previews.
+   */
+  preview?(claim: Claim, preview: TaskPreview): void;
   /** Resolves when a task may be claimable (or after a fallback delay, or on abort). */
   waitForWork(signal: AbortSignal): Promise<void>;
 }
@@ -251,8 +277,25 @@ export interface Job {
   mask?: RawImage;
 }
 
+/** An unfinished image an engine shows while it works (see EngineContext.onPreview). */
+export interface EnginePreview {
+  /** The step it shows, counted like onProgress's (1-based, over all images of the job). */
+  step: number;
+  total: number;
+  /** Small and cheap: at most a few hundred pixels on its long side; the worker scales and encodes it. */
+  image: RawImage;
+}
+
 export interface EngineContext {
   onProgress(step: number, total: number): void;
+  /**
+   * Present when previews are wanted: the engine calls it about every `previewEvery` steps
+   * with a cheap picture of the unfinished image (never the final decode of a step). It must
+   * not slow the run: the engine may skip previews it cannot make cheaply.
+   */
+  onPreview?(preview: EnginePreview): void;
+  /** Steps between previews (ZIMAGE_PREVIEW_EVERY); only meaningful with onPreview. */
+  previewEvery?: number;
   signal: AbortSignal;
 }
 

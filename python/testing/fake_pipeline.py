@@ -20,6 +20,10 @@ Magic words in the prompt drive failure tests (each fires on the second step):
   __fatal__  raises RuntimeError("CUDA error: an illegal memory access ...")
   __print__  prints to stdout and writes to fd 1 (must land on stderr, not the protocol)
   __slow__   each step takes 0.1 s (something to cancel in end-to-end tests)
+  __badpreview__ making a live preview raises (the job must still succeed, without previews)
+Live previews: the step callback gets {"latents": FakeLatents} (a 16-channel grid of height/8 x
+width/8, like Z-Image's); latent_previewer() turns it into a small solid-colour RGB picture whose
+colour follows the seed and step, ready one poll after it was asked for (like a non-blocking copy).
 Environment knobs: FAKE_STEP_SECONDS (default 0.01), FAKE_LEGACY_STEPS=1 (emulate diffusers
 before PR #13730: a redundant terminal timestep 0), FAKE_NO_INPAINT=1, FAKE_LOAD_SECONDS,
 FAKE_LOAD_FAIL=message, FAKE_NO_VARLEN=1, FAKE_EDIT_MODEL=legacy|limited (a separate edit model: a Z-Image-like
@@ -52,6 +56,16 @@ class FakeImage:
         if self.channels == 1:
             return bytes(b for b in self.data for _ in range(3))
         return bytes(b for i, b in enumerate(self.data) if i % 4 != 3)
+
+
+class FakeLatents:
+    """What Z-Image's callback gets as latents: (batch, 16, height/8, width/8); here just the numbers."""
+
+    ndim = 4
+
+    def __init__(self, batch, width, height, seed, index, broken=False):
+        self.shape = (batch, 16, height // 8, width // 8)
+        self.seed, self.index, self.broken = seed, index, broken
 
 
 class Output:
@@ -116,7 +130,10 @@ class FakeZImagePipeline:
             if t > 0:  # a step at sigma 0 has dt = 0: it cannot change the latents
                 effective += 1
             if callback_on_step_end is not None:
-                callback_on_step_end(self, i, t, {"latents": None})
+                first = generator[0] if isinstance(generator, list) else generator
+                latents = FakeLatents(num_images_per_prompt, width, height, getattr(first, "seed", 0), i,
+                                      broken="__badpreview__" in prompt)
+                callback_on_step_end(self, i, t, {"latents": latents})
         gens = generator if isinstance(generator, list) else [generator] * num_images_per_prompt
         key = "|".join(str(x) for x in (prompt, negative_prompt, guidance_scale, cfg_normalization, width, height,
                                         effective, strength))
@@ -216,6 +233,36 @@ def image_from_raw(width, height, channels, data):
 
 def image_to_rgb(img):
     return img.width, img.height, img.data
+
+
+class FakePreviewer:
+    """The real previewer's interface (zimage_backend.LatentPreviewer): step() starts a preview, the next
+    poll() returns it, so the runner's deferred sending is exercised."""
+
+    def __init__(self, max_side):
+        self.max_side = max_side
+        self.pending = None
+        self.started = 0
+
+    def step(self, latents, want, keep, tag):
+        if latents is None or not want or self.pending is not None:
+            return
+        if latents.broken:
+            raise RuntimeError("fake preview failure")
+        _, _, h, w = latents.shape
+        scale = max(1.0, max(h, w) / self.max_side)
+        width, height = max(1, int(w / scale)), max(1, int(h / scale))
+        colour = bytes(((latents.seed * 37 + latents.index * 53 + c * 91) % 256) for c in range(3))
+        self.started += 1
+        self.pending = (tag, width, height, colour * (width * height))
+
+    def poll(self):
+        ready, self.pending = self.pending, None
+        return ready
+
+
+def latent_previewer(loaded, pipe, max_side):
+    return FakePreviewer(max_side)
 
 
 def release(loaded):

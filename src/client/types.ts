@@ -30,8 +30,21 @@ export interface EditInput extends EditParams {
 }
 
 export type TaskImage = Static<typeof TaskImageSchema>;
+/**
+ * A running task's live preview (ZIMAGE_PREVIEW_EVERY): on the poll answer, where it is (`url`);
+ * on a `preview` event, the image itself (`b64_json`, WebP, at most 256 px). Never an output.
+ */
+export interface TaskPreview {
+  step: number;
+  total_steps: number;
+  width: number;
+  height: number;
+  output_format: 'webp';
+  url?: string;
+  b64_json?: string;
+}
 /** A task as GET /v1/images/tasks/{id} answers it. */
-export type Task = Omit<Static<typeof TaskResponse>, 'data'> & { data?: TaskImage[] };
+export type Task = Omit<Static<typeof TaskResponse>, 'data'> & { data?: TaskImage[]; preview?: TaskPreview };
 export type TaskStatus = Task['status'];
 export type TaskList = Omit<Static<typeof TaskListSchema>, 'data'> & { data: Task[] };
 export type Submitted = Static<typeof SubmitResponse>;
@@ -57,10 +70,13 @@ export interface ModelList {
   data: Model[];
 }
 
-/** The events of GET /v1/images/tasks/{id}/events; each carries the task as a poll would answer it. */
+/**
+ * The events of GET /v1/images/tasks/{id}/events; each carries the task as a poll would answer it.
+ * `preview` (while running) carries it too, with `preview.b64_json`: still "processing", so wait() goes on.
+ */
 export type TaskEventName =
   | 'state' | 'position' | 'started' | 'progress' | 'requeued' | 'cancel_requested'
-  | 'completed' | 'failed' | 'canceled';
+  | 'completed' | 'failed' | 'canceled' | 'preview';
 
 export interface TaskStreamEvent {
   event: TaskEventName;

@@ -15,6 +15,8 @@ import { taskStatusRoutes } from './routes/taskStatus.js';
 import { taskControlRoutes } from './routes/taskControl.js';
 import { taskEventRoutes } from './routes/taskEvents.js';
 import { installAuth } from './auth.js';
+import { playgroundRoutes } from '../playground/routes.js';
+import { mcpRoutes } from '../mcp/http.js';
 
 /**
  * Route plugins, one per feature. Each gets the same deps and registers its own routes;
@@ -28,7 +30,9 @@ const FEATURES: Array<(app: FastifyInstance, deps: AppDeps) => Promise<void>> = 
   taskEventRoutes,
   outputRoutes,
   metaRoutes,
+  playgroundRoutes,
   openaiRoutes,
+  mcpRoutes,
 ];
 
 export async function buildApp(baseDeps: Omit<AppDeps, 'closing'>): Promise<FastifyInstance> {

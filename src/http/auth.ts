@@ -1,6 +1,6 @@
 /**
- * Optional API-key auth (ZIMAGE_API_KEYS). When keys are configured, every /v1/* request
- * must carry one; the key's name becomes the request's `owner`, which scopes tasks and
+ * Optional API-key auth (ZIMAGE_API_KEYS). When keys are configured, every /v1/* and /mcp
+ * request must carry one; the key's name becomes the request's `owner`, which scopes tasks and
  * idempotency keys. /health, /outputs/* (unguessable names), /openapi.json, /docs and
  * /SKILL.md stay open so that health checks, image links and the docs keep working.
  */
@@ -57,18 +57,21 @@ export const canSee = (request: FastifyRequest, task: TaskRecord): boolean =>
 const HOW = 'Send it as "Authorization: Bearer YOUR_KEY" (what OpenAI clients send for api_key) or as "X-API-Key: YOUR_KEY".';
 
 const startsV1 = (path: string) => path === '/v1' || path.startsWith('/v1/');
+/** The MCP endpoint: its tools call /v1 with the caller's key, and it is guarded as /v1 is. */
+const isMcp = (path: string) => path === '/mcp' || path.startsWith('/mcp/');
+const guardedPath = (path: string) => startsV1(path) || isMcp(path);
 
-/** Guarded: the matched route or the path as written (decoded, slashes collapsed) is under /v1. */
+/** Guarded: the matched route or the path as written (decoded, slashes collapsed) is under /v1 or is /mcp. */
 function isGuarded(request: FastifyRequest): boolean {
   const route = request.routeOptions.url;
-  if (route !== undefined && startsV1(route)) return true;
+  if (route !== undefined && guardedPath(route)) return true;
   let path = request.url.split('?')[0];
   try {
     path = decodeURIComponent(path);
   } catch {
     return true;
   }
-  return startsV1(path.replace(/\/+/g, '/').toLowerCase());
+  return guardedPath(path.replace(/\/+/g, '/').toLowerCase());
 }
 
 /** The keys the request presents: a Bearer token and/or an X-API-Key header. */

@@ -25,8 +25,9 @@ function openaiSection(input: SkillDocInput, headers: Headers): string[] {
     lines.push('**POST** `/v1/images/edits` (multipart, like Option B)', '',
       ...block('bash', curl(`${base}/v1/images/edits`, { headers, form: [['image', '@cat.png'], ['prompt', EDIT_PROMPT]] })), '');
   }
-  lines.push('**Response:**', ...jsonBlock({ created: 1767225600, data: [{ url: `${base}/outputs/gen_...png` }] }),
-    'With `"response_format": "b64_json"` each `data` item has `b64_json` instead of `url`.');
+  lines.push('**Response:**', ...jsonBlock({ created: 1767225600, data: [{ b64_json: 'iVBORw0KGgo...' }] }),
+    'These answer like current OpenAI image models: each `data` item has the image as `b64_json` (base64 PNG); with ' +
+      '`"response_format": "url"` it has a `url` to download instead. `"stream": true` answers OpenAI\'s image event stream.');
   return lines;
 }
 

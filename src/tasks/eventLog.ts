@@ -11,8 +11,9 @@
  * Every channel works through one promise chain, so replay, snapshots and live events
  * reach each watcher in id order with nothing missed or doubled.
  */
-import { FINAL_STATES, type TaskEvent, type TaskEventType, type TaskState } from '../interfaces.js';
+import { FINAL_STATES, type TaskEvent, type TaskEventType, type TaskPreview, type TaskState } from '../interfaces.js';
 import { publicStatus } from './present.js';
+import { presentInlinePreview } from './previews.js';
 import type { TaskView } from './service.js';
 
 /** A non-final event carries its JSON body; a final one carries the view (its image URLs depend on each client). */
@@ -31,6 +32,8 @@ export interface EventLogSource {
   view(id: string): Promise<TaskView | undefined>;
   /** The JSON body of a live (queued or running) task; it holds no image URLs, so one rendering serves every client. */
   render(view: TaskView): Promise<Record<string, unknown>>;
+  /** The task's latest live preview, sent to a watcher that connects while the task runs. */
+  latestPreview?(taskId: string): TaskPreview | undefined;
 }
 
 export interface EventLogOptions {
@@ -118,6 +121,9 @@ export class TaskEventLog {
         if (!attached) return;
         if (ch.closed) return watcher.end();
         watcher.send({ id: this.nextId(), type: 'state', final: false, data });
+        // Someone joining a running task sees its picture now, not only from the next preview on.
+        const preview = view.task.state === 'running' ? this.source.latestPreview?.(taskId) : undefined;
+        if (preview) watcher.send({ id: this.nextId(), type: 'preview', final: false, data: this.previewBody(JSON.parse(data), preview) });
       }
       ch.watchers.add(watcher);
       clearTimeout(ch.idleTimer);
@@ -183,6 +189,10 @@ export class TaskEventLog {
 
   private onEvent(e: TaskEvent): void {
     const own = this.channels.get(e.taskId);
+    if (e.type === 'preview') {
+      if (own && e.preview) this.enqueue(own, () => this.sendPreview(own, e.preview!));
+      return;
+    }
     if (own) this.enqueue(own, () => this.record(own, e.type));
     if (!MOVES_QUEUE.has(e.type)) return;
     for (const ch of this.channels.values()) {
@@ -207,6 +217,30 @@ export class TaskEventLog {
     // The view is read now, not when the event fired: once it is final, the final event is all that is left to say.
     if (isFinalView(view)) return this.finish(ch, view);
     await this.push(ch, type, view);
+  }
+
+  /**
+   * A live preview goes to the watchers of this moment only: it is not kept in the ring (a
+   * reconnect gets the events it missed, and the latest preview through the snapshot, not a
+   * replay of old pictures), and never after the final event.
+   */
+  private async sendPreview(ch: Channel, preview: TaskPreview): Promise<void> {
+    if (ch.closed || ch.watchers.size === 0) return;
+    const view = await this.source.view(ch.taskId);
+    if (ch.closed) return;
+    if (!view) return this.drop(ch);
+    if (isFinalView(view)) return this.finish(ch, view);
+    if (view.task.state !== 'running') return;
+    const body = await this.source.render(view);
+    if (ch.closed) return;
+    ch.state = view.task.state;
+    const event: StreamEvent = { id: this.nextId(), type: 'preview', final: false, data: this.previewBody(body, preview) };
+    for (const w of ch.watchers) w.send(event);
+  }
+
+  /** The task's JSON with the preview inline (so a client that reads every event as a task still can). */
+  private previewBody(body: Record<string, unknown>, preview: TaskPreview): string {
+    return JSON.stringify({ ...body, preview: presentInlinePreview(preview) });
   }
 
   private async refreshPosition(ch: Channel): Promise<void> {

@@ -30,6 +30,7 @@ export async function startEngineWorker(
     leaseMs: config.leaseSeconds * 1000,
     taskTimeoutMs: config.taskTimeoutSeconds * 1000,
     maxInputPixels: config.maxInputPixels,
+    previewEvery: config.previewEvery,
   });
   const startedAt = Date.now();
   return { engine, worker, info: () => describeWorker(worker, engine, startedAt) };

@@ -4,6 +4,7 @@ import { contentTypeOf, encodeImage, extensionOf } from '../images/encode.js';
 import { newOutputName } from '../ids.js';
 import type { Claim, Engine, Job, RawImage, Storage, TaskError, TaskOutput, TaskRecord, WorkQueue } from '../interfaces.js';
 import type { Logger } from '../log.js';
+import { PreviewPublisher } from './previews.js';
 
 export interface RunDeps {
   queue: WorkQueue;
@@ -13,6 +14,8 @@ export interface RunDeps {
   leaseMs: number;
   taskTimeoutMs: number;
   maxInputPixels: number;
+  /** ZIMAGE_PREVIEW_EVERY: steps between live previews; 0 or absent: none. */
+  previewEvery?: number;
 }
 
 /** Why a run was aborted; decides whether the task is canceled, failed or handed back. */
@@ -95,6 +98,11 @@ export async function runTask(claim: Claim, deps: RunDeps, outerSignal: AbortSig
   }, Math.max(500, deps.leaseMs / 3));
   const started = Date.now();
   let stored: TaskOutput[] = [];
+  // Previews only where the queue can publish them; closed before any final write, so none follows it.
+  const previewEvery = Math.max(0, Math.floor(deps.previewEvery ?? 0));
+  const previews = previewEvery > 0 && queue.preview
+    ? new PreviewPublisher(queue as WorkQueue & Required<Pick<WorkQueue, 'preview'>>, claim, log)
+    : undefined;
   try {
     const job = await jobOf(task, deps.storage, deps.maxInputPixels);
     const images = await engine.run(job, {
@@ -102,16 +110,20 @@ export async function runTask(claim: Claim, deps: RunDeps, outerSignal: AbortSig
       onProgress: (step, total) => {
         queue.progress(claim, { step, total }).catch((err) => err instanceof LostClaimError && stop('lost_claim'));
       },
+      ...(previews ? { previewEvery, onPreview: (p) => previews.offer(p) } : {}),
     });
+    previews?.close();
     if (reason) throw new CanceledError();
     stored = await storeOutputs(task, job, images, deps);
     await queue.complete(claim, { outputs: stored, engine: engine.name, synthetic: engine.synthetic, model: engine.state().model });
     log.info({ task: task.id, ms: Date.now() - started, n: stored.length }, 'task completed');
   } catch (err) {
+    previews?.close();
     // Images stored for a task that did not complete (e.g. its claim was lost) are nobody's.
     await Promise.all(stored.map((o) => deps.storage.delete(o.file).catch(() => undefined)));
     await recordFailure(claim, err, reason, deps, Date.now() - started);
   } finally {
+    previews?.close();
     clearTimeout(timeout);
     clearInterval(heartbeat);
     claim.signal.removeEventListener('abort', onClaimAbort);

@@ -177,7 +177,7 @@ describe('fleet: cancel, SSE and health across nodes', () => {
   });
 
   test('the synchronous OpenAI route and ?wait on node B return tasks run by the worker process', async () => {
-    const sync = await postJson(`${b.url}/v1/images/generations`, { prompt: 'sync', size: '256x256', num_inference_steps: 2 });
+    const sync = await postJson(`${b.url}/v1/images/generations`, { prompt: 'sync', size: '256x256', num_inference_steps: 2, response_format: 'url' });
     assert.equal(sync.status, 200, JSON.stringify(sync.body));
     assert.equal(sync.body.data.length, 1);
     assert.match(sync.body.data[0].url ?? '', /\/outputs\/gen_[a-f0-9]{32}\.png$/);

@@ -1,7 +1,8 @@
 /**
  * The OpenAI-compatible synchronous endpoints, driven by the official `openai` SDK exactly
  * as an application would use it (only baseURL changed), plus raw HTTP for what the SDK
- * hides: unknown fields, error bodies, disconnects, timeouts and shutdown.
+ * hides: unknown fields, error bodies, disconnects, timeouts and shutdown. Streaming and the
+ * fields of current OpenAI image clients: openai-stream.test.ts.
  */
 import assert from 'node:assert/strict';
 import path from 'node:path';
@@ -157,23 +158,38 @@ describe('OpenAI endpoints over raw HTTP', () => {
   before(async () => { server = await startTestServer(); });
   after(() => server.close());
 
-  test('OpenAI-only and unknown fields are accepted and ignored; the answer is OpenAI\'s shape plus seed', async () => {
+  test('OpenAI-only fields are read, unknown ones accepted and ignored; the answer is OpenAI\'s shape plus seed', async () => {
     const res = await postJson(`${server.url}/v1/images/generations`, {
-      prompt: 'a red bicycle', model: 'dall-e-3', quality: 'hd', style: 'vivid', background: 'transparent', moderation: 'low',
-      user: 'user-1234', partial_images: 0, stream: false, output_compression: 80, size: '256x256', response_format: 'url',
-      some_future_field: { nested: [1, 2] },
+      prompt: 'a red bicycle', model: 'dall-e-3', quality: 'hd', style: 'vivid', background: 'opaque', moderation: 'low',
+      input_fidelity: 'high', user: 'user-1234', partial_images: 0, stream: false, output_compression: 80, size: '256x256',
+      response_format: 'url', some_future_field: { nested: [1, 2] },
     });
     assert.equal(res.status, 200, JSON.stringify(res.body));
     const taskId = res.headers.get('x-task-id')!;
     assert.match(taskId, TASK_ID);
-    assert.deepEqual(Object.keys(res.body).sort(), ['created', 'data', 'output_format', 'size']);
+    assert.deepEqual(Object.keys(res.body).sort(), ['background', 'created', 'data', 'output_format', 'quality', 'size', 'usage']);
     assert.equal(res.body.size, '256x256');
     assert.equal(res.body.output_format, 'png');
+    assert.equal(res.body.quality, 'high', 'DALL-E 3\'s "hd" is "high"');
+    assert.equal(res.body.background, 'opaque');
+    assert.equal(res.body.usage.total_tokens, 0);
     assert.deepEqual(Object.keys(res.body.data[0]).sort(), ['seed', 'url']);
     // The same task, seen through the async API.
     const polled = await pollTask(server.url, taskId);
     assert.equal(polled.status, 'completed');
     assert.equal(polled.data[0].url, res.body.data[0].url);
+  });
+
+  test('without response_format the answer is b64_json (as current OpenAI image models answer)', async () => {
+    const res = await postJson(`${server.url}/v1/images/generations`, { prompt: 'a red bicycle', size: '256x256' });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.deepEqual(Object.keys(res.body.data[0]).sort(), ['b64_json', 'seed']);
+    assert.deepEqual(await pngSize(Buffer.from(res.body.data[0].b64_json, 'base64')), ['png', 256, 256]);
+    const edit = await request(`${server.url}/v1/images/edits`, {
+      method: 'POST', body: form({ prompt: 'make it blue', size: '256x256' }, { image: { data: await solidPng(64, 64, [9, 9, 9]) } }),
+    });
+    assert.equal(edit.status, 200, JSON.stringify(edit.body));
+    assert.deepEqual(Object.keys(edit.body.data[0]).sort(), ['b64_json', 'seed']);
   });
 
   test('size "auto" (and no size) is 1024x1024 for generations', async () => {

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { CanceledError, EngineError } from '../../errors.js';
 import type { Engine, EngineContext, EngineState, Job, RawImage, TaskKind } from '../../interfaces.js';
 import type { Logger } from '../../log.js';
+import { PREVIEW_MAX_SIDE } from '../../images/preview.js';
 import { defaultsFor, workerEnv, type DiffusersEngineOptions } from './options.js';
 import type { FrameHeader } from './protocol.js';
 import { describeExit, Supervisor } from './supervisor.js';
@@ -121,7 +122,7 @@ export class DiffusersEngine implements Engine {
     while (!proc.alive) proc = await this.sup.whenReady(ctx.signal);
     if (ctx.signal.aborted) throw new CanceledError();
     const id = `${job.taskId}:${++this.seq}`;
-    const { header, parts } = this.runFrame(id, job);
+    const { header, parts } = this.runFrame(id, job, ctx.onPreview ? Math.max(0, Math.floor(ctx.previewEvery ?? 0)) : 0);
     return new Promise<RawImage[]>((resolve, reject) => {
       const timers: NodeJS.Timeout[] = [];
       const onAbort = () => {
@@ -168,7 +169,7 @@ export class DiffusersEngine implements Engine {
   }
 
   /** The run frame; the payload parts are the request's own pixel buffers, written without copies. */
-  private runFrame(id: string, job: Job): { header: FrameHeader; parts: Buffer[] } {
+  private runFrame(id: string, job: Job, previewEvery: number): { header: FrameHeader; parts: Buffer[] } {
     const d = defaultsFor(this.opts, job.kind);
     const parts: Buffer[] = [];
     const header: FrameHeader = {
@@ -185,6 +186,10 @@ export class DiffusersEngine implements Engine {
         guidance_scale: job.guidanceScale ?? d.guidanceScale,
         strength: job.strength ?? (job.mask ? 1.0 : d.strength),
         cfg_normalization: this.opts.cfgNormalization,
+        // Steps between latent previews (0: none); the worker decodes them cheaply and scales
+        // them to at most PREVIEW_MAX_SIDE.
+        preview_every: previewEvery,
+        preview_max_side: PREVIEW_MAX_SIDE,
       },
     };
     if (job.kind === 'edit' && job.image) {
@@ -212,6 +217,24 @@ export class DiffusersEngine implements Engine {
           this.log.warn({ err }, 'progress listener failed');
         }
         return;
+      case 'preview': {
+        const { width, height, step, total } = header as unknown as { width: number; height: number; step: number; total: number };
+        const ok = Number.isInteger(width) && Number.isInteger(height) && width > 0 && height > 0 &&
+          width <= PREVIEW_MAX_SIDE * 2 && height <= PREVIEW_MAX_SIDE * 2 && payload.length === width * height * 3;
+        if (!ok) {
+          this.sup.kill(`protocol error: unexpected preview frame ${JSON.stringify(header)} (${payload.length} bytes)`);
+          return;
+        }
+        // A preview is not progress: the stall watchdog goes by steps only.
+        if (!active.aborted && active.ctx.onPreview) {
+          try {
+            active.ctx.onPreview({ step: Number(step), total: Number(total), image: { width, height, channels: 3, data: payload } });
+          } catch (err) {
+            this.log.warn({ err }, 'preview listener failed');
+          }
+        }
+        return;
+      }
       case 'image': {
         const { width, height, index, seed } = header as unknown as { width: number; height: number; index: number; seed: number };
         if (width !== active.job.width || height !== active.job.height || payload.length !== width * height * 3 || seed !== active.job.seeds[index]) {

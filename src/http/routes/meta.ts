@@ -1,10 +1,26 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { featuresOf } from '../../skill/features.js';
 import { skillDoc } from '../../skill/skillDoc.js';
 import { parseApiKeys } from '../auth.js';
 import { baseUrlOf, type AppDeps } from '../context.js';
 import { openApiDocument } from '../openapi.js';
 import { MAX_WAIT_SECONDS } from './taskStatus.js';
+
+/**
+ * What GET / answers API clients (JSON, or no Accept): where everything is. The route itself
+ * is the playground's (src/playground/routes.ts), which gives browsers the page instead.
+ */
+export function serverIndex(request: FastifyRequest, deps: AppDeps) {
+  const base = baseUrlOf(request, deps.config);
+  return {
+    name: 'Z-Image Server',
+    engine: deps.engine ? { name: deps.engine.name, synthetic: deps.engine.synthetic, state: deps.engine.state().state } : null,
+    links: {
+      skill: `${base}/SKILL.md`, docs: `${base}/docs`, openapi: `${base}/openapi.json`, health: `${base}/health`,
+      generate: `${base}/v1/images/async_generate`, edit: `${base}/v1/images/async_edit`,
+    },
+  };
+}
 
 /** The server describing itself: the OpenAPI document for tools, SKILL.md for agents. */
 export async function metaRoutes(app: FastifyInstance, deps: AppDeps) {
@@ -15,24 +31,6 @@ export async function metaRoutes(app: FastifyInstance, deps: AppDeps) {
       response: { 200: { description: 'The document, generated from the route schemas.', type: 'object', additionalProperties: true } },
     },
   }, async (request) => openApiDocument(app, request, deps.config));
-
-  // A person or agent that opens the bare address learns where everything is.
-  app.get('/', {
-    schema: {
-      summary: 'Where to start: links to the docs, the skill document and health', tags: ['meta'],
-      response: { 200: { description: 'Links.', type: 'object', additionalProperties: true } },
-    },
-  }, async (request) => {
-    const base = baseUrlOf(request, deps.config);
-    return {
-      name: 'Z-Image Server',
-      engine: deps.engine ? { name: deps.engine.name, synthetic: deps.engine.synthetic, state: deps.engine.state().state } : null,
-      links: {
-        skill: `${base}/SKILL.md`, docs: `${base}/docs`, openapi: `${base}/openapi.json`, health: `${base}/health`,
-        generate: `${base}/v1/images/async_generate`, edit: `${base}/v1/images/async_edit`,
-      },
-    };
-  });
 
   app.get('/SKILL.md', {
     schema: {

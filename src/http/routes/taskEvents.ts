@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { presentTask } from '../../tasks/present.js';
 import { isFinalView, TaskEventLog, type StreamEvent } from '../../tasks/eventLog.js';
+import { closePreviewStore, previewStoreFor } from '../../tasks/previews.js';
 import { baseUrlOf, type AppDeps } from '../context.js';
 import { eventStreamResponses } from '../schemas.js';
 import { sendTaskNotFound, visibleTask } from './taskStatus.js';
@@ -21,13 +22,19 @@ const frame = (e: { id: number; type: string }, data: string) => `id: ${e.id}\ne
  * `state` (snapshot on connect), `position` (moved up the queue), `started`, `progress`,
  * `requeued`, `cancel_requested`, then one final `completed`, `failed` or `canceled`, after
  * which the stream ends (close the EventSource then, or it reconnects and gets the final event again).
+ * While the task runs, `preview` events carry a live preview: the task JSON plus
+ * `preview: {step, total_steps, width, height, output_format: "webp", b64_json}` (at most 256 px;
+ * not kept: a reconnect gets the latest one after its snapshot, never a replay).
  */
 export async function taskEventRoutes(app: FastifyInstance, deps: AppDeps) {
+  const previews = previewStoreFor(deps.queue);
+  if (previews.created) app.addHook('onClose', async () => closePreviewStore(deps.queue));
   const log = new TaskEventLog({
     subscribe: (listener) => deps.queue.subscribe(listener),
     view: (id) => deps.tasks.view(id),
     // Live tasks carry no image URLs, so the base URL is irrelevant here.
     render: (view) => presentTask(view, '', deps.storage),
+    latestPreview: (id) => previews.store.get(id),
   }, {
     ringSize: 32, maxChannels: 10_000, idleMs: 10 * 60_000,
     // In a fleet events cross Redis and may be missed; embedded they are in-process.

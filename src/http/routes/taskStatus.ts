@@ -2,13 +2,14 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError, invalid } from '../../errors.js';
 import { TASK_ID_RE } from '../../ids.js';
 import { presentTask } from '../../tasks/present.js';
+import { closePreviewStore, presentPreview, previewStoreFor } from '../../tasks/previews.js';
 import type { TaskRecord } from '../../interfaces.js';
 import type { TaskView } from '../../tasks/service.js';
 import { canSee } from '../auth.js';
 import { baseUrlOf, type AppDeps } from '../context.js';
 import { sendError } from '../errors.js';
 import { requestLifetime } from '../lifetime.js';
-import { ref, waitQuery } from '../schemas.js';
+import { binary, ref, waitQuery } from '../schemas.js';
 
 export const taskNotFound = (id: string) =>
   new ApiError(404, 'task_not_found', `No task with id "${id}". Check the task_id from your submit response; it may also have been removed long after it finished.`, 'task_id');
@@ -46,7 +47,28 @@ export function parseWait(raw: unknown): number {
   return n;
 }
 
+export const previewNotFound = (id: string) =>
+  new ApiError(404, 'preview_not_found',
+    `Task "${id}" has no live preview now: previews exist only while a task runs (every ZIMAGE_PREVIEW_EVERY steps, when that is not 0), ` +
+    'and are gone once it ends. Poll the task; its "preview" field appears when there is one.', 'task_id');
+
+/**
+ * The task's JSON as the poll answers it: presentTask, plus `preview` (where the latest live
+ * preview is) while the task runs and has one.
+ */
+export async function presentWithPreview(deps: AppDeps, view: TaskView, baseUrl: string): Promise<Record<string, unknown>> {
+  const body = await presentTask(view, baseUrl, deps.storage);
+  if (view.task.state === 'running') {
+    const preview = previewStoreFor(deps.queue).store.get(view.task.id);
+    if (preview) body.preview = presentPreview(view.task.id, preview, baseUrl);
+  }
+  return body;
+}
+
 export async function taskStatusRoutes(app: FastifyInstance, deps: AppDeps) {
+  // The latest preview of each running task, heard from the task events from now on.
+  const { created } = previewStoreFor(deps.queue);
+  if (created) app.addHook('onClose', async () => closePreviewStore(deps.queue));
 
   app.get<{ Params: { task_id: string }; Querystring: { wait?: string } }>(
     '/v1/images/tasks/:task_id',
@@ -76,7 +98,37 @@ export async function taskStatusRoutes(app: FastifyInstance, deps: AppDeps) {
           life.done();
         }
       }
-      return presentTask(view, baseUrlOf(request, deps.config), deps.storage);
+      return presentWithPreview(deps, view, baseUrlOf(request, deps.config));
+    },
+  );
+
+  app.get<{ Params: { task_id: string } }>(
+    '/v1/images/tasks/:task_id/preview',
+    {
+      exposeHeadRoute: false,
+      schema: {
+        summary: 'The latest live preview of a running task (small WebP; 404 when there is none)',
+        description: 'A small (at most 256 px) picture of the unfinished image, replaced every ZIMAGE_PREVIEW_EVERY steps while the task runs. ' +
+          'Not an output: it is never stored and is gone once the task ends. The poll answer\'s `preview` field says when there is one (step, size, this URL).',
+        tags: ['tasks'],
+        response: {
+          200: { description: 'The preview image.', content: { 'image/webp': { schema: binary('The preview (WebP).', 'image/webp') } } },
+          404: ref.error('No such task (or not yours), or no preview now (queued, finished, or previews are off).'),
+        },
+      },
+    },
+    async (request, reply) => {
+      const id = request.params.task_id;
+      const task = await visibleRecord(deps, request, id);
+      if (!task) return sendTaskNotFound(reply, id);
+      const preview = task.state === 'running' ? previewStoreFor(deps.queue).store.get(id) : undefined;
+      if (!preview) return sendError(reply, previewNotFound(id));
+      return reply
+        .header('content-type', 'image/webp')
+        .header('cache-control', 'no-store')
+        .header('x-preview-step', String(preview.step))
+        .header('x-preview-total-steps', String(preview.total))
+        .send(preview.data);
     },
   );
 }

@@ -3,7 +3,7 @@ import type pg from 'pg';
 import type { Redis } from 'ioredis';
 import { LostClaimError } from '../../errors.js';
 import { newToken } from '../../ids.js';
-import type { Claim, TaskError, TaskProgress, TaskResult, TaskState, WorkQueue } from '../../interfaces.js';
+import type { Claim, TaskError, TaskPreview, TaskProgress, TaskResult, TaskState, WorkQueue } from '../../interfaces.js';
 import type { Logger } from '../../log.js';
 import { HeldClaims } from '../claims.js';
 import { pgRowToTask } from '../postgres/rows.js';
@@ -42,7 +42,7 @@ export class BullWorkQueue implements WorkQueue {
 
   constructor(
     private readonly pool: pg.Pool, redis: Redis,
-    private readonly signals: FleetSignals, events: FleetEvents, private readonly opts: BullWorkQueueOptions,
+    private readonly signals: FleetSignals, private readonly events: FleetEvents, private readonly opts: BullWorkQueueOptions,
   ) {
     this.now = opts.now ?? Date.now;
     this.bull = new BullWorker(QUEUE_NAME, null, {
@@ -110,6 +110,11 @@ export class BullWorkQueue implements WorkQueue {
     if (cancel === undefined) this.lost(claim);
     if (cancel) this.held.abort(claim.task.id, 'cancel');
     this.signals.publish('progress', claim.task.id, progress);
+  }
+
+  /** A live preview over the fleet's event stream (nothing is written to Postgres). */
+  preview(claim: Claim, preview: TaskPreview): void {
+    this.events.publishPreview(claim.task.id, preview);
   }
 
   async complete(claim: Claim, result: TaskResult): Promise<void> {

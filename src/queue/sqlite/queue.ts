@@ -3,7 +3,7 @@ import type Database from 'better-sqlite3';
 import { IdempotencyConflictError, LostClaimError, QueueFullError } from '../../errors.js';
 import { newTaskId, newToken } from '../../ids.js';
 import type {
-  Claim, EnqueueOptions, ListOptions, NewTask, Queue, QueueStats, TaskError, TaskEvent, TaskEventType, TaskPage,
+  Claim, EnqueueOptions, ListOptions, NewTask, Queue, QueueStats, TaskError, TaskEvent, TaskEventType, TaskPage, TaskPreview,
   TaskProgress, TaskRecord, TaskResult, TaskState,
 } from '../../interfaces.js';
 import { HeldClaims } from '../claims.js';
@@ -45,10 +45,16 @@ export class SqliteQueue implements Queue {
     this.events.setMaxListeners(0);
   }
 
-  private emit(type: TaskEventType, taskId: string, progress?: TaskProgress): void {
+  private emit(type: TaskEventType, taskId: string, progress?: TaskProgress, preview?: TaskPreview): void {
     const event: TaskEvent = { type, taskId, at: this.now() };
     if (progress) event.progress = progress;
+    if (preview) event.preview = preview;
     this.events.emit('task', event);
+  }
+
+  /** A live preview, as an in-process event only (nothing is written). */
+  preview(claim: Claim, preview: TaskPreview): void {
+    this.emit('preview', claim.task.id, undefined, preview);
   }
 
   async enqueue(input: NewTask, opts: EnqueueOptions = {}): Promise<{ task: TaskRecord; created: boolean }> {
