@@ -52,6 +52,13 @@ describe('the queue in a browser', { skip, timeout: 120_000 }, () => {
     await until('the running bar to move', async () => Number(await bar.getAttribute('aria-valuenow')) > 0);
     assert.match((await bar.getAttribute('aria-valuetext'))!, /^\d+%: Generating: step \d+ of 100$/);
     assert.equal(await page.getByRole('progressbar', { name: PROMPTS[4] }).getAttribute('aria-valuenow'), '0');
+    // The running task shows its live preview (ZIMAGE_PREVIEW_EVERY, default every 2 steps), from its event stream.
+    const preview = item(PROMPTS[0]).locator('img.queue-preview');
+    await until('a live preview', async () => /^Preview of the unfinished image at step \d+ of 100$/.test((await preview.getAttribute('alt')) ?? ''));
+    assert.ok(await preview.isVisible());
+    assert.match((await preview.getAttribute('src'))!, /^data:image\/webp;base64,/);
+    assert.equal(await item(PROMPTS[1]).locator('img.queue-preview').isVisible(), false);
+    await screenshot(page, 'queue');
     await screenshot(page, 'queue');
   });
 

@@ -25,6 +25,8 @@ interface Tracked {
   eta: HTMLSpanElement;
   bar: HTMLDivElement;
   fill: HTMLDivElement;
+  /** The latest live preview (a small picture of the unfinished image), shown once one arrives. */
+  preview: HTMLImageElement;
   cancel: HTMLButtonElement;
   streaming: boolean;
   done: boolean;
@@ -80,10 +82,12 @@ export class QueueView {
       'aria-valuemin': 0, 'aria-valuemax': 100, 'aria-valuenow': 0, 'aria-valuetext': 'Waiting in the queue',
     }, fill);
     const cancel = h('button', { type: 'button', class: 'secondary small danger', 'aria-describedby': promptId }, 'Cancel');
+    const preview = h('img', { class: 'queue-preview', alt: '', width: 96, height: 96 });
+    preview.hidden = true;
     const item = h('li', { class: 'queue-item', 'data-task-id': id },
       h('div', { class: 'queue-head' }, h('p', { class: 'queue-prompt', id: promptId }, shortPrompt(prompt)), cancel),
-      bar, line);
-    const t: Tracked = { id, prompt, item, line, words, eta, bar, fill, cancel, streaming: false, done: false, stop: new AbortController() };
+      preview, bar, line);
+    const t: Tracked = { id, prompt, item, line, words, eta, bar, fill, preview, cancel, streaming: false, done: false, stop: new AbortController() };
     cancel.addEventListener('click', () => void this.cancel(t));
     return t;
   }
@@ -100,6 +104,22 @@ export class QueueView {
     t.bar.setAttribute('aria-valuenow', String(pct));
     t.bar.setAttribute('aria-valuetext', `${pct}%: ${words}`);
     if (task.cancel_requested) t.cancel.disabled = true;
+    this.showPreview(t, task);
+  }
+
+  /**
+   * Preview events carry the picture inline (a data: URL, which the page's CSP allows); a
+   * poll answer only points at it, behind the API key an <img> cannot send, so the page
+   * shows previews from its event streams only.
+   */
+  private showPreview(t: Tracked, task: Task): void {
+    const p = task.preview;
+    if (!p?.b64_json) return;
+    t.preview.src = `data:image/${p.output_format};base64,${p.b64_json}`;
+    t.preview.width = p.width;
+    t.preview.height = p.height;
+    t.preview.alt = `Preview of the unfinished image at step ${p.step} of ${p.total_steps}`;
+    t.preview.hidden = false;
   }
 
   /** Starts streams for the oldest tasks not yet followed; polls for the rest. */
