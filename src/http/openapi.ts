@@ -4,9 +4,6 @@
  * ./schemas.ts, plus the human view of it at /docs (swagger-ui's bundled assets: no CDN,
  * the server may be offline). Registered before the routes, whose onRoute it records.
  */
-import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import swagger, { type SwaggerTransform } from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -14,22 +11,10 @@ import type { Config } from '../config.js';
 import { parseApiKeys } from './auth.js';
 import { baseUrlOf } from './context.js';
 import { binary, SHARED_SCHEMAS } from './schemas.js';
+import { packageVersion } from '../version.js';
 
 const MULTIPART = 'multipart/form-data';
 
-/** The package's version, for info.version (package.json sits above src/ and dist/src/). */
-function packageVersion(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++, dir = path.dirname(dir)) {
-    try {
-      const pkg = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'zimage-server' && pkg.version) return pkg.version;
-    } catch {
-      /* not here: look one level up */
-    }
-  }
-  return '0.0.0';
-}
 
 type JsonObject = Record<string, unknown>;
 

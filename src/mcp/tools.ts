@@ -8,9 +8,6 @@
  * from the server's own request schemas (src/tasks/params.ts) and enforced by the server, so
  * a bad value comes back with the server's code and message (e.g. invalid_size).
  */
-import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { TSchema } from '@sinclair/typebox';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
@@ -23,6 +20,7 @@ import {
 import { OPTIONS } from '../config.js';
 import { EditRequest, GenerateRequest, SIZE_MAX, SIZE_MIN } from '../tasks/params.js';
 import { ImageInputError, resolveImage } from './imageInput.js';
+import { packageVersion } from '../version.js';
 
 type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 type Content = CallToolResult['content'][number];
@@ -48,19 +46,6 @@ export interface McpToolOptions {
   onAbandoned?: () => void;
 }
 
-/** The package version, for the MCP server's self-description (package.json sits above src/ and dist/src/). */
-function packageVersion(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++, dir = path.dirname(dir)) {
-    try {
-      const pkg = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'zimage-server' && pkg.version) return pkg.version;
-    } catch {
-      /* not here: look one level up */
-    }
-  }
-  return '0.0.0';
-}
 
 // ---------------------------------------------------------------------------------------------
 // Argument schemas: types for zod, limits from the server's TypeBox schemas.

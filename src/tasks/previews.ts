@@ -77,26 +77,17 @@ export class PreviewStore {
 
 /** The `preview` field of a running task's JSON: where its latest preview is, and what it shows. */
 export function presentPreview(taskId: string, preview: TaskPreview, baseUrl: string): Record<string, unknown> {
-  return {
-    step: preview.step,
-    total_steps: preview.total,
-    width: preview.width,
-    height: preview.height,
-    output_format: preview.format,
-    url: `${baseUrl}/v1/images/tasks/${taskId}/preview`,
-  };
+  return { ...previewShape(preview), url: `${baseUrl}/v1/images/tasks/${taskId}/preview` };
+}
+
+/** What a preview shows, in the API's field names. */
+function previewShape(preview: TaskPreview) {
+  return { step: preview.step, total_steps: preview.total, width: preview.width, height: preview.height, output_format: preview.format };
 }
 
 /** The `preview` field of an SSE `preview` event: the same, with the image inline. */
 export function presentInlinePreview(preview: TaskPreview): Record<string, unknown> {
-  return {
-    step: preview.step,
-    total_steps: preview.total,
-    width: preview.width,
-    height: preview.height,
-    output_format: preview.format,
-    b64_json: preview.data.toString('base64'),
-  };
+  return { ...previewShape(preview), b64_json: preview.data.toString('base64') };
 }
 
 /**

@@ -110,6 +110,10 @@ describe('fleet: one API node, three worker processes, S3 storage', () => {
     for (let i = 0; i < 10; i++) ids.push((await postJson(`${api.url}/v1/images/async_generate`, { prompt: `after ${i}`, size: '256x256' })).body.task_id);
     const done = await waitAll(api.url, ids);
     assert.deepEqual(done.map((t) => t.status), ids.map(() => 'completed'));
+    // A worker logs "task completed" after its commit, and the line crosses a pipe: a poll can
+    // see the task completed before its log line arrives. Wait for the lines, then count them.
+    const deadline = Date.now() + 10_000;
+    while (ids.some((id) => !completions(workers).has(id)) && Date.now() < deadline) await sleep(50);
     const counts = completions(workers);
     for (const id of ids) assert.equal(counts.get(id), 1, `task ${id} completed ${counts.get(id) ?? 0} times`);
   });

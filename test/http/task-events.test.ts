@@ -217,10 +217,23 @@ describe('events of queued tasks (no worker: tasks move only when canceled)', ()
     await cancel(base, b);
 
     const replay = await openEvents(url, { 'Last-Event-ID': String(state.id) });
-    const missed = [(await replay.next())!, (await replay.next())!];
+    const missed = [(await replay.next())!];
+    while (missed[missed.length - 1].data.queue_position !== 0 && missed.length < 5) missed.push((await replay.next())!);
     replay.close();
-    assert.deepEqual(missed.map((e) => [e.event, e.data.queue_position]), [['position', 1], ['position', 0]]);
+    const seen = missed.map((e) => [e.event, e.data.queue_position]);
+    if (server.queue.name === 'sqlite') {
+      assert.deepEqual(seen, [['position', 1], ['position', 0]]);
+    } else {
+      // In a fleet the two cancels' events cross Redis and may coalesce (each answered with the
+      // record as it is then): a replay of what it missed, in order and none invented, or a
+      // snapshot; either way it ends at position 0.
+      const all = [['position', 1], ['position', 0]];
+      assert.deepEqual(seen[seen.length - 1][1], 0);
+      if (seen[0][0] === 'state') assert.equal(seen.length, 1);
+      else assert.deepEqual(seen, all.filter((e) => seen.some((x) => x[0] === e[0] && x[1] === e[1])), `in order, none invented: ${JSON.stringify(seen)}`);
+    }
     assertIncreasing([state, ...missed]);
+    const lastMissed = missed[missed.length - 1];
 
     for (const lastId of ['1', 'garbage']) {
       const fresh = await openEvents(url, { 'Last-Event-ID': lastId });
@@ -228,13 +241,13 @@ describe('events of queued tasks (no worker: tasks move only when canceled)', ()
       fresh.close();
       assert.equal(snap.event, 'state');
       assert.equal(snap.data.queue_position, 0);
-      assert.ok(snap.id > missed[1].id);
+      assert.ok(snap.id > lastMissed.id);
     }
 
     await cancel(base, c);
-    const after = await (await openEvents(url, { 'Last-Event-ID': String(missed[1].id) })).rest();
+    const after = await (await openEvents(url, { 'Last-Event-ID': String(lastMissed.id) })).rest();
     assert.deepEqual(after.map((e) => e.event), ['canceled']);
-    assert.ok(after[0].id > missed[1].id);
+    assert.ok(after[0].id > lastMissed.id);
     await until('the subscription to be released', () => active() === 0);
   });
 

@@ -7,7 +7,7 @@ import { commandHelp } from './help.js';
 
 export { COMMANDS, findCommand } from './commands.js';
 export { commandHelp, mainHelp } from './help.js';
-export { packageVersion } from './version.js';
+export { packageVersion } from '../../version.js';
 
 export async function runClientCommand(command: Command, argv: string[], streams: Streams): Promise<number> {
   // Before the words are parsed we can only guess whether the caller wants JSON errors.

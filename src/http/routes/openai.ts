@@ -26,6 +26,7 @@ import { ref, submitBody, submitErrors, SubmitHeaders } from '../schemas.js';
 import { waitForTask, type WaitOutcome } from '../syncTask.js';
 import { modelRoutes } from './models.js';
 import { HEARTBEAT_MS } from './taskEvents.js';
+import { SSE_HEADERS } from '../sse.js';
 
 /**
  * How OpenAI's request fields are read (anything else is validated as for the async routes):
@@ -313,13 +314,7 @@ async function submitAndStream(request: FastifyRequest, reply: FastifyReply, dep
 
   reply.hijack();
   const res = reply.raw;
-  res.writeHead(200, {
-    'Content-Type': 'text/event-stream; charset=utf-8',
-    'Cache-Control': 'no-cache, no-transform',
-    Connection: 'keep-alive',
-    'X-Accel-Buffering': 'no',
-    'x-task-id': task.id,
-  });
+  res.writeHead(200, { ...SSE_HEADERS, 'x-task-id': task.id });
   // Now, not with the first event: the client learns the task id (and that it is queued) at once.
   res.flushHeaders();
   const write = (event: string, data: unknown) => {

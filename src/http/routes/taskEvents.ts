@@ -5,6 +5,7 @@ import { closePreviewStore, previewStoreFor } from '../../tasks/previews.js';
 import { baseUrlOf, type AppDeps } from '../context.js';
 import { eventStreamResponses } from '../schemas.js';
 import { sendTaskNotFound, visibleTask } from './taskStatus.js';
+import { SSE_HEADERS } from '../sse.js';
 
 /** A comment line this often keeps proxies and clients from timing the stream out. */
 export const HEARTBEAT_MS = 15_000;
@@ -68,12 +69,7 @@ export async function taskEventRoutes(app: FastifyInstance, deps: AppDeps) {
 
       reply.hijack();
       const res = reply.raw;
-      res.writeHead(200, {
-        'Content-Type': 'text/event-stream; charset=utf-8',
-        'Cache-Control': 'no-cache, no-transform',
-        Connection: 'keep-alive',
-        'X-Accel-Buffering': 'no',
-      });
+      res.writeHead(200, SSE_HEADERS);
       res.write('retry: 2000\n\n');
 
       let ended = false;

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export function packageVersion(): string {
-  // Walk up from this file: dist/src/cli/client/ when built, src/cli/client/ in a checkout.
+  // Walk up from this file: dist/src/ when built, src/ in a checkout.
   let dir = path.dirname(fileURLToPath(import.meta.url));
   for (;;) {
     const file = path.join(dir, 'package.json');
