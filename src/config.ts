@@ -98,9 +98,37 @@ export const OPTIONS = {
     env: 'ZIMAGE_MAX_INPUT_PIXELS', flag: '--max-input-pixels', kind: 'int', default: '25000000', min: 1, max: 1_000_000_000,
     doc: 'Uploaded images whose header claims more pixels are rejected before decoding.',
   },
+  maxConcurrentUploads: {
+    env: 'ZIMAGE_MAX_CONCURRENT_UPLOADS', flag: '--max-concurrent-uploads', kind: 'int', default: '8', min: 1, max: 100_000,
+    doc: 'Uploads (edit requests with an image, large MCP calls) held in memory at once; each holds its slot until it is answered (a synchronous /v1/images/edits until its image is ready). More wait unread for up to ZIMAGE_STALL_TIMEOUT_SECONDS, then get 503 `server_busy` with Retry-After. Memory for uploads stays below about this × 2 × ZIMAGE_MAX_UPLOAD_MB.',
+  },
+  maxConnections: {
+    env: 'ZIMAGE_MAX_CONNECTIONS', flag: '--max-connections', kind: 'int', default: '1000', min: 1, max: 1_000_000,
+    doc: 'Open client connections at most. At the cap a new connection closes the one idle longest, or is refused when none is idle. Keep it well below the open-file limit (`ulimit -n`): the worker needs file descriptors too.',
+  },
+  keepAliveTimeoutSeconds: {
+    env: 'ZIMAGE_KEEP_ALIVE_TIMEOUT_SECONDS', flag: '--keep-alive-timeout-seconds', kind: 'number', default: '5', min: 0.1, max: 3600,
+    doc: 'An idle keep-alive connection is closed after this many seconds. Behind a proxy or load balancer that keeps connections to this server open, set it above the proxy\'s idle timeout (e.g. 65 behind an AWS ALB), so the server never closes a connection the proxy is about to reuse.',
+  },
+  requestTimeoutSeconds: {
+    env: 'ZIMAGE_REQUEST_TIMEOUT_SECONDS', flag: '--request-timeout-seconds', kind: 'number', default: '120', min: 1, max: 86400,
+    doc: 'A request\'s headers and body must have arrived within this many seconds (an upload of ZIMAGE_MAX_UPLOAD_MB needs a client that sends that fast), else it is answered 408 and its connection closed. Answers that take long (sync waits, long polls, event streams) are not limited by it.',
+  },
+  stallTimeoutSeconds: {
+    env: 'ZIMAGE_STALL_TIMEOUT_SECONDS', flag: '--stall-timeout-seconds', kind: 'number', default: '20', min: 0.2, max: 3600,
+    doc: 'A client that sends nothing more of a request it has begun (its headers must be complete within this time, a body must keep arriving) or reads nothing of an answer waiting for it, for this many seconds, is disconnected and what it held is freed. A new connection must send its first request within it, and an upload waits at most this long for a free slot.',
+  },
   retentionHours: {
     env: 'ZIMAGE_RETENTION_HOURS', flag: '--retention-hours', kind: 'number', default: '168', min: 0.001, max: 1e6,
     doc: 'Finished tasks\' images, uploads and prompts are deleted after this many hours; polling such a task then answers `failed` with code `expired` (for 30 more days, then 404).',
+  },
+  minFreeMb: {
+    env: 'ZIMAGE_MIN_FREE_MB', flag: '--min-free-mb', kind: 'number', default: '100', min: 0, max: 1e7,
+    doc: 'Free space (MiB) on the data directory and a storage directory below which this server counts its storage as full: submits answer 507 `storage_full` with Retry-After, the worker waits instead of running tasks it could not store, and `/health` says `storage.full`. Reads keep working, accepted tasks are kept, and all of it resumes by itself once space returns. 0: full only when a write fails for lack of space.',
+  },
+  orphanSweep: {
+    env: 'ZIMAGE_ORPHAN_SWEEP', flag: '--orphan-sweep', kind: 'bool', default: 'true',
+    doc: 'Hourly, delete stored images and uploads older than an hour that no task names (left by a crash between writing files and recording the task). The storage must then belong to this server\'s tasks alone (one data directory, or one fleet database): turn it off where servers with separate databases share one storage.',
   },
   shutdownGraceSeconds: {
     env: 'ZIMAGE_SHUTDOWN_GRACE_SECONDS', flag: '--shutdown-grace-seconds', kind: 'number', default: '10', min: 0, max: 3600,
@@ -108,7 +136,19 @@ export const OPTIONS = {
   },
   logLevel: {
     env: 'ZIMAGE_LOG_LEVEL', flag: '--log-level', kind: 'enum', default: 'info',
-    values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], doc: 'Log level (JSON lines on stdout).',
+    values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], doc: 'Log level (lines on stdout, see ZIMAGE_LOG_FORMAT).',
+  },
+  logFormat: {
+    env: 'ZIMAGE_LOG_FORMAT', flag: '--log-format', kind: 'enum', default: 'auto', values: ['auto', 'json', 'pretty'],
+    doc: 'Log lines as `json` (one object a line, for journald, Docker and log shippers) or `pretty` (one readable line each, colored). `auto`: pretty when stdout is a terminal, else JSON.',
+  },
+  accessLog: {
+    env: 'ZIMAGE_ACCESS_LOG', flag: '--access-log', kind: 'bool', default: 'true',
+    doc: 'Log one line per HTTP request: method, route, status, milliseconds, request id (`X-Request-Id`, taken from the request when it is a sane token, else made; echoed on every answer) and the task id where there is one. At high poll rates these lines dominate the log: turn them off there (the HTTP metrics still count every request).',
+  },
+  metrics: {
+    env: 'ZIMAGE_METRICS', flag: '--metrics', kind: 'enum', default: 'loopback', values: ['loopback', 'open', 'off'],
+    doc: '`GET /metrics` (Prometheus). `loopback`: open to callers on this machine; any other caller needs one of the API keys (ZIMAGE_API_KEYS, ZIMAGE_API_KEYS_FILE), and is refused (403) when the server has none. `open`: anyone. `off`: no /metrics. A request forwarded by a proxy (Forwarded / X-Forwarded-For) never counts as loopback.',
   },
   model: {
     env: 'ZIMAGE_MODEL', flag: '--model', kind: 'string', default: 'Tongyi-MAI/Z-Image-Turbo',
@@ -178,6 +218,18 @@ export const OPTIONS = {
     env: 'ZIMAGE_API_KEYS', flag: '--api-keys', kind: 'string', default: '',
     doc: 'API keys that /v1/* and /mcp require (`Authorization: Bearer KEY` or `X-API-Key: KEY`), as `name:key,name2:key2` or bare keys (named key-1, key-2, ...). Each caller sees only its own tasks. Empty: no auth.',
   },
+  apiKeysFile: {
+    env: 'ZIMAGE_API_KEYS_FILE', flag: '--api-keys-file', kind: 'string', default: '',
+    doc: 'A file of API keys, one `name:key` a line (`#` starts a comment), used beside ZIMAGE_API_KEYS (names and keys must differ across both). Re-read on SIGHUP, so keys can be added or revoked without a restart; a file that does not parse then keeps the keys in use and logs an error. Set: auth is on, even while the file holds no key.',
+  },
+  maxQueuedPerKey: {
+    env: 'ZIMAGE_MAX_QUEUED_PER_KEY', flag: '--max-queued-per-key', kind: 'int', default: '0', min: 0, max: 10_000_000,
+    doc: 'Queued tasks one API key may have; past it that key\'s submits get 429 `too_many_queued` with Retry-After while other keys still submit (ZIMAGE_MAX_QUEUE stays the limit for all). Accepted tasks are never dropped. 0: no per-key limit. Needs auth (without keys every caller is the same one).',
+  },
+  rateLimit: {
+    env: 'ZIMAGE_RATE_LIMIT', flag: '--rate-limit', kind: 'int', default: '0', min: 0, max: 10_000_000,
+    doc: 'Requests a minute that one API key (or, without a key, one client address) may make; past it the answers are 429 `rate_limited` with Retry-After until the minute is over. Counted per server process; /health is not counted. Behind a proxy, client addresses are the proxy\'s. 0: no limit.',
+  },
   syncTimeoutSeconds: {
     env: 'ZIMAGE_SYNC_TIMEOUT_SECONDS', flag: '--sync-timeout-seconds', kind: 'number', default: '300', min: 0.001, max: 86400,
     doc: 'How long the OpenAI-compatible /v1/images/generations and /v1/images/edits wait for their task. Past it they answer 504 `timeout` with the task id; the task keeps running and can be polled.',
@@ -192,7 +244,7 @@ export const OPTIONS = {
   },
   webhookAllowPrivate: {
     env: 'ZIMAGE_WEBHOOK_ALLOW_PRIVATE', flag: '--webhook-allow-private', kind: 'bool', default: 'false',
-    doc: 'Allow `webhook_url` targets on loopback, private, link-local, unique-local and CGNAT addresses. Off: they are refused (a literal IP at submit with 400, a host name resolving there at delivery), so clients cannot make the server call into its own network.',
+    doc: 'Allow `webhook_url` targets on loopback, private, link-local, unique-local, CGNAT and the other addresses that IANA marks as not globally reachable (documentation, benchmarking, Teredo, IPv4-mapped, ...). Off: they are refused (a literal IP at submit with 400, a host name resolving there at delivery), so clients cannot make the server call into its own network.',
   },
   webhookMaxAttempts: {
     env: 'ZIMAGE_WEBHOOK_MAX_ATTEMPTS', flag: '--webhook-max-attempts', kind: 'int', default: '8', min: 1, max: 50,
@@ -339,4 +391,51 @@ export function optionsHelp(): string {
   return Object.values(OPTIONS as Record<string, OptionSpec>)
     .map((s) => `  ${s.flag.padEnd(26)} ${s.env.padEnd(28)} default: ${s.default || '(empty)'}\n      ${s.doc}`)
     .join('\n');
+}
+
+/**
+ * ZIMAGE_* variables that zimage reads outside OPTIONS: the client CLI's and MCP's
+ * (`zimage generate`, `zimage mcp`), and the diffusers worker's (passed through to Python).
+ * Add a variable here when something new reads one, or startup reports it as unknown.
+ */
+export const OTHER_ENV: Record<string, string> = {
+  ZIMAGE_URL: 'the client CLI and `zimage mcp`: the server to call',
+  ZIMAGE_API_KEY: 'the client CLI and `zimage mcp`: the API key they send',
+  ZIMAGE_PIPELINE_MODULE: 'the diffusers worker: which Python module drives the model (tests)',
+  ZIMAGE_RANDOM_WEIGHTS_SIZE: 'the diffusers worker: `tiny` random-weight models (benchmarks)',
+  ZIMAGE_HEARTBEAT_SECONDS: 'the diffusers worker: heartbeat interval (set by the server)',
+};
+/** Prefixes of variables for tests and benchmarks, never reported. */
+const OTHER_ENV_PREFIXES = ['ZIMAGE_TEST_', 'ZIMAGE_BENCH_'];
+
+/** Edit distance (insertions, deletions, substitutions), for "did you mean". */
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = row;
+  }
+  return prev[b.length];
+}
+
+/**
+ * What start-up should warn about in the environment: ZIMAGE_* variables that nothing reads
+ * (a typo such as ZIMAGE_APIKEYS silently does nothing otherwise), with the closest known name;
+ * and the clients' ZIMAGE_API_KEY set on a server whose auth is off (it reads ZIMAGE_API_KEYS).
+ */
+export function environmentWarnings(env: NodeJS.ProcessEnv, config?: Pick<Config, 'apiKeys' | 'apiKeysFile'>): string[] {
+  const known = [...Object.values(OPTIONS as Record<string, OptionSpec>).map((s) => s.env), ...Object.keys(OTHER_ENV)];
+  const warnings: string[] = [];
+  for (const name of Object.keys(env).sort()) {
+    if (!name.startsWith('ZIMAGE_') || known.includes(name) || OTHER_ENV_PREFIXES.some((p) => name.startsWith(p))) continue;
+    const [best] = known.map((k) => ({ k, d: distance(name, k) })).sort((x, y) => x.d - y.d);
+    const hint = best && best.d <= Math.max(2, Math.floor(name.length / 5)) ? ` Did you mean ${best.k}?` : '';
+    warnings.push(`${name} is set, but no part of zimage reads it.${hint} "zimage serve --help" lists every variable.`);
+  }
+  if (config && env.ZIMAGE_API_KEY && !config.apiKeys.trim() && !config.apiKeysFile) {
+    warnings.push('ZIMAGE_API_KEY is set, but that is the key clients send (zimage generate, zimage mcp); the server reads its keys from ' +
+      'ZIMAGE_API_KEYS (name:key,name2:key2) or ZIMAGE_API_KEYS_FILE, and neither is set, so auth is off.');
+  }
+  return warnings;
 }

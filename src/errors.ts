@@ -54,6 +54,41 @@ export class QueueFullError extends Error {
   }
 }
 
+/**
+ * The data directory or the image storage has no room left (below ZIMAGE_MIN_FREE_MB, or a write
+ * failed for lack of space). New work is refused with 507 until space returns; accepted tasks wait.
+ */
+export class StorageFullError extends Error {
+  constructor(readonly detail: string, /** Seconds worth waiting before a retry. */ readonly retryAfterSeconds = 30, options?: { cause?: unknown }) {
+    super(`storage is full: ${detail}`, options);
+    this.name = 'StorageFullError';
+  }
+}
+
+/**
+ * A storage operation of a running task failed for a reason that passes (too many open files,
+ * an I/O error, no space): the worker hands the task back for later instead of failing it.
+ */
+export class TransientStorageError extends Error {
+  constructor(readonly code: string, readonly operation: string, options?: { cause?: unknown }) {
+    super(`${operation} failed (${code})`, options);
+    this.name = 'TransientStorageError';
+  }
+}
+
+/** One caller (API key) has as many waiting tasks as it may (ZIMAGE_MAX_QUEUED_PER_KEY); others still can submit. */
+export class OwnerQueueFullError extends Error {
+  constructor(
+    readonly owner: string,
+    readonly queued: number,
+    readonly limit: number,
+    /** Seconds worth waiting before a retry, where known. */ readonly retryAfterSeconds?: number,
+  ) {
+    super(`${owner} has ${queued} tasks waiting (limit ${limit})`);
+    this.name = 'OwnerQueueFullError';
+  }
+}
+
 /** A cancel reached a task that had already finished. */
 export class TaskFinishedError extends Error {
   constructor(readonly taskId: string, readonly state: string) {

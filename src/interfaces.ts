@@ -102,6 +102,8 @@ export interface NewTask {
 export interface EnqueueOptions {
   /** Refuse (QueueFullError) when this many tasks are already queued. */
   maxQueued?: number;
+  /** Refuse (OwnerQueueFullError) when the task's owner already has this many tasks queued. */
+  maxQueuedPerOwner?: number;
 }
 
 /**
@@ -217,6 +219,13 @@ export interface WorkQueue {
   fail(claim: Claim, error: TaskError, opts: { retry: boolean }): Promise<TaskState>;
   /** Hands a claimed task back without spending an attempt (graceful shutdown). */
   release(claim: Claim): Promise<void>;
+  /**
+   * Hands a claimed task back after a transient local fault (storage full, too many open files,
+   * an I/O error): no attempt spent, the deferral counted, and not claimable again before an
+   * exponential backoff (see queue/deferral.ts). A cancel asked for meanwhile finishes it canceled;
+   * past MAX_DEFERRALS it fails with `error`.
+   */
+  defer(claim: Claim, error: TaskError): Promise<{ state: 'queued' | 'canceled' | 'failed'; delayMs: number }>;
   /** Marks a running task canceled once its worker has stopped. */
   finishCanceled(claim: Claim): Promise<void>;
   /**
@@ -239,6 +248,11 @@ export interface Housekeeping {
    * batch (0 when none are left) and the storage keys (outputs, uploads) to delete.
    */
   expireFinished(before: number): Promise<{ count: number; keys: string[] }>;
+  /**
+   * Which of these storage keys a task row names (as an output, an uploaded image or a mask), in
+   * any state: the orphan sweep deletes stored files that none does.
+   */
+  referencedKeys(keys: readonly string[]): Promise<Set<string>>;
 }
 
 /** Task events, heard by every node. Hints only: consumers re-read the record, and tolerate a missed event. */

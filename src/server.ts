@@ -1,9 +1,12 @@
 import type { FastifyInstance } from 'fastify';
 import type { Config } from './config.js';
 import { buildApp } from './http/app.js';
-import { parseApiKeys } from './http/auth.js';
+import { loadApiKeys } from './http/apiKeys.js';
 import type { Engine, Storage } from './interfaces.js';
 import { createLogger, type Logger } from './log.js';
+import { countWebhookAttempts } from './metrics/webhookMetrics.js';
+import { metricsOf } from './metrics/registry.js';
+import { checkPortFree, listenErrorOf } from './portCheck.js';
 import { taskQueue, type TaskQueue } from './queue/facade.js';
 import { openBackend, type Backend } from './queue/index.js';
 import { openStorage } from './storage/index.js';
@@ -63,7 +66,7 @@ const maintenanceInterval = (config: Config) => Math.min(60_000, (config.leaseSe
 /** Recovery, retention and (in a fleet) the ticket reconciler, on the leader only. */
 function maintain(backend: Backend, storage: Storage, config: Config, log: Logger, intervalMs?: number): () => void {
   return startMaintenance({
-    queue: backend.housekeeping, storage, log, retentionMs: config.retentionHours * 3600_000,
+    queue: backend.housekeeping, storage, log, retentionMs: config.retentionHours * 3600_000, orphanSweep: config.orphanSweep,
     leader: () => backend.isLeader(),
     extra: () => backend.reconcile(),
   }, intervalMs ?? maintenanceInterval(config));
@@ -74,8 +77,9 @@ function maintain(backend: Backend, storage: Storage, config: Config, log: Logge
  * one process owns everything. Fleet: this is an API node (and maybe a worker) among many.
  */
 export async function startServer(config: Config, overrides: ServerOverrides = {}): Promise<ServerHandle> {
-  const log = overrides.log ?? createLogger(config.logLevel);
-  parseApiKeys(config.apiKeys); // a bad key list fails now, before the stores or the engine start
+  const log = overrides.log ?? createLogger(config.logLevel, config.logFormat);
+  loadApiKeys(config); // a bad key list or key file fails now, before the stores or the engine start
+  await checkPortFree(config.host, config.port); // a port in use fails now too, having created nothing
   const backend = await openBackend(config, log);
   const cleanups: Cleanup[] = [() => backend.close()];
   try {
@@ -105,11 +109,12 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
       webhookStore = new PostgresWebhookStore(backend.pool!);
     }
     const webhooks = createWebhooks({
-      store: webhookStore, tasks: backend.store, events: backend.events, storage, config, log, fleet: backend.mode === 'fleet',
+      store: countWebhookAttempts(webhookStore, metricsOf(queue)), tasks: backend.store, events: backend.events, storage, config, log, fleet: backend.mode === 'fleet',
     }, overrides.webhooks);
     cleanups.push(() => webhooks.stop());
     const tasks = new TaskService(queue, storage, {
       maxQueue: config.maxQueue,
+      maxQueuedPerKey: config.maxQueuedPerKey,
       maxAttempts: config.maxAttempts,
       workers: cachedWorkers,
       webhooks,
@@ -119,7 +124,9 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
     cleanups.push(maintain(backend, storage, config, log, overrides.maintenanceMs));
     const engine = local?.engine ?? null;
     const app = await buildApp({ config, tasks, queue, storage, engine, workers: cachedWorkers, log });
-    await app.listen({ port: config.port, host: config.host });
+    await app.listen({ port: config.port, host: config.host }).catch((err) => {
+      throw listenErrorOf(err, config.host, config.port) ?? err;
+    });
     local?.worker.start();
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
@@ -161,7 +168,7 @@ export interface WorkerHandle {
  * task finishes within the grace period or goes back to the queue without spending an attempt.
  */
 export async function startWorkerProcess(config: Config, overrides: ServerOverrides = {}): Promise<WorkerHandle> {
-  const log = overrides.log ?? createLogger(config.logLevel);
+  const log = overrides.log ?? createLogger(config.logLevel, config.logFormat);
   const backend = await openBackend(config, log);
   const cleanups: Cleanup[] = [() => backend.close()];
   try {

@@ -3,10 +3,12 @@
  * the client commands so that `zimage generate` does not load Fastify, sharp, the queues and the
  * S3 SDK just to make a few HTTP calls: main.ts imports this module only when it serves.
  */
-import { ConfigError, loadConfig, optionsHelp } from '../config.js';
+import { ConfigError, environmentWarnings, loadConfig, optionsHelp } from '../config.js';
+import { reloadApiKeys } from '../http/auth.js';
 import { EngineUnavailableError } from '../errors.js';
 import { DataDirInUseError } from '../queue/sqlite/open.js';
 import { startServer, startWorkerProcess } from '../server.js';
+import { ListenError } from '../portCheck.js';
 
 export const SERVER_USAGE = `Usage: zimage <command> [options]
 
@@ -43,8 +45,18 @@ function onSignals(handle: { log: { info: Function; warn: Function; error: Funct
   process.on('SIGINT', onSignal);
 }
 
+/** Start-up warnings about the environment: ZIMAGE_* variables nothing reads, a client key on a server. */
+function warnAboutEnvironment(log: { warn: Function }, config?: Parameters<typeof environmentWarnings>[1]): void {
+  for (const warning of environmentWarnings(process.env, config)) log.warn(warning);
+}
+
 async function serve(argv: string[]): Promise<void> {
-  onSignals(await startServer(loadConfig(process.env, argv)));
+  const config = loadConfig(process.env, argv);
+  const handle = await startServer(config);
+  warnAboutEnvironment(handle.log, config);
+  onSignals(handle);
+  // SIGHUP re-reads ZIMAGE_API_KEYS_FILE (the daemon convention) instead of ending the server.
+  process.on('SIGHUP', () => reloadApiKeys(handle.app));
 }
 
 async function worker(argv: string[]): Promise<void> {
@@ -53,13 +65,15 @@ async function worker(argv: string[]): Promise<void> {
     throw new ConfigError('"zimage worker" runs one worker of a fleet and needs ZIMAGE_DATABASE_URL and ZIMAGE_REDIS_URL. ' +
       'On one machine, "zimage serve" already runs the API and a worker together.');
   }
-  onSignals(await startWorkerProcess({ ...config, worker: true }));
+  const handle = await startWorkerProcess({ ...config, worker: true });
+  warnAboutEnvironment(handle.log);
+  onSignals(handle);
 }
 
 /**
  * Runs `serve` or `worker` with their flags; `--help` anywhere among them prints the server
  * help (as it always has). Start-up errors print one line and exit 2 (a known mistake: bad
- * option, engine unavailable, data directory in use) or 1 (anything else, with its stack).
+ * option, engine unavailable, data directory or port in use) or 1 (anything else, with its stack).
  */
 export function runServerCommand(command: 'serve' | 'worker', argv: string[]): void {
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -67,7 +81,8 @@ export function runServerCommand(command: 'serve' | 'worker', argv: string[]): v
     return;
   }
   (command === 'serve' ? serve(argv) : worker(argv)).catch((err) => {
-    const known = err instanceof ConfigError || err instanceof EngineUnavailableError || err instanceof DataDirInUseError;
+    const known = err instanceof ConfigError || err instanceof EngineUnavailableError || err instanceof DataDirInUseError
+      || err instanceof ListenError;
     const hint = err instanceof EngineUnavailableError && err.hint ? `\n  fix: ${err.hint}` : '';
     process.stderr.write(`zimage: ${known ? err.message : (err as Error).stack ?? err}${hint}\n`);
     process.exit(known ? 2 : 1);

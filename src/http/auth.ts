@@ -1,15 +1,17 @@
 /**
- * Optional API-key auth (ZIMAGE_API_KEYS). When keys are configured, every /v1/* and /mcp
+ * Optional API-key auth (ZIMAGE_API_KEYS, ZIMAGE_API_KEYS_FILE). When keys are configured, every /v1/* and /mcp
  * request must carry one; the key's name becomes the request's `owner`, which scopes tasks and
  * idempotency keys. /health, /outputs/* (unguessable names), /openapi.json, /docs and
  * /SKILL.md stay open so that health checks, image links and the docs keep working.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { ConfigError, type Config } from '../config.js';
+import type { Config } from '../config.js';
 import { ApiError } from '../errors.js';
 import type { TaskRecord } from '../interfaces.js';
+import { KeyRing } from './apiKeys.js';
 import { sendError } from './errors.js';
+
+export { parseApiKeys, type ApiKey } from './apiKeys.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -19,35 +21,10 @@ declare module 'fastify' {
      */
     owner: string | undefined;
   }
-}
-
-export interface ApiKey {
-  name: string;
-  key: string;
-}
-
-const NAME_RE = /^[A-Za-z0-9_.@-]{1,64}$/;
-
-/**
- * Parses `name:key,name2:key2` (the name is what comes before the first colon) or bare keys,
- * which are named by position: key-1, key-2, ... Empty entries are ignored.
- */
-export function parseApiKeys(raw: string): ApiKey[] {
-  const keys: ApiKey[] = [];
-  const entries = raw.split(',').map((e) => e.trim()).filter(Boolean);
-  entries.forEach((entry, i) => {
-    const colon = entry.indexOf(':');
-    const name = colon >= 0 ? entry.slice(0, colon).trim() : `key-${i + 1}`;
-    const key = colon >= 0 ? entry.slice(colon + 1).trim() : entry;
-    if (!NAME_RE.test(name)) {
-      throw new ConfigError(`ZIMAGE_API_KEYS entry ${i + 1}: the name "${name}" must be 1-64 letters, digits or _.@- (format name:key,name2:key2)`);
-    }
-    if (!key || /\s/.test(key)) throw new ConfigError(`ZIMAGE_API_KEYS entry ${i + 1} ("${name}"): the key must be non-empty and contain no spaces`);
-    if (keys.some((k) => k.name === name)) throw new ConfigError(`ZIMAGE_API_KEYS: the name "${name}" is used twice; give each key its own name`);
-    if (keys.some((k) => k.key === key)) throw new ConfigError(`ZIMAGE_API_KEYS: the key of "${name}" is also the key of another entry; keys must differ`);
-    keys.push({ name, key });
-  });
-  return keys;
+  interface FastifyInstance {
+    /** The API keys in use; reloadApiKeys swaps them while the server runs. */
+    apiKeys: KeyRing;
+  }
 }
 
 /** Whether the request may see (poll, list, cancel) this task: any task when auth is off, else only its own. */
@@ -85,27 +62,60 @@ function presentedKeys(request: FastifyRequest): string[] {
   return found;
 }
 
-const digest = (s: string) => createHash('sha256').update(s).digest();
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', '::1', 'localhost']);
+/** Whether a listen address is reachable from this machine only. */
+export const isLoopbackHost = (host: string) => LOOPBACK_HOSTS.has(host) || /^127\./.test(host) || host === '[::1]';
+
+/** One line at start that says whether auth is on; a loud warning when anyone on the network may use the server. */
+function logAuthState(app: FastifyInstance, config: Config, ring: KeyRing): void {
+  const source = [config.apiKeys && 'ZIMAGE_API_KEYS', config.apiKeysFile && `ZIMAGE_API_KEYS_FILE (${config.apiKeysFile})`].filter(Boolean).join(' and ');
+  if (ring.enabled) {
+    app.log.info({ auth: 'on', keys: ring.size, names: ring.names }, `API key auth is on: ${ring.size} key${ring.size === 1 ? '' : 's'} from ${source}`);
+    if (ring.size === 0) {
+      app.log.warn({ auth: 'on', keys: 0 }, `the key file ${config.apiKeysFile} holds no key: every request to /v1 and /mcp is refused until you add one (name:key a line) and send SIGHUP`);
+    }
+  } else if (isLoopbackHost(config.host)) {
+    app.log.info({ auth: 'off' }, 'API key auth is off (no ZIMAGE_API_KEYS): anyone who can reach this machine\'s loopback may use the API');
+  } else {
+    app.log.warn({ auth: 'off', host: config.host },
+      `API KEY AUTH IS OFF and the server listens on ${config.host}, beyond loopback: anyone who can reach it may generate images, ` +
+      'read and delete every task. Set ZIMAGE_API_KEYS (or ZIMAGE_API_KEYS_FILE), or listen on 127.0.0.1 (HOST=127.0.0.1).');
+  }
+}
+
+/**
+ * Re-reads the key file (SIGHUP). A file that does not parse keeps the keys in use and logs an
+ * error; nothing is thrown, so a bad edit never takes the server down.
+ */
+export function reloadApiKeys(app: FastifyInstance): boolean {
+  const ring = app.apiKeys;
+  if (!ring.enabled) {
+    app.log.info('SIGHUP: no API keys to reload (auth is off: set ZIMAGE_API_KEYS_FILE, then restart)');
+    return false;
+  }
+  try {
+    const { added, removed, size } = ring.reload();
+    app.log.info({ keys: size, added, removed }, `API keys reloaded: ${size} key${size === 1 ? '' : 's'} in use`);
+    return true;
+  } catch (err) {
+    app.log.error({ err: (err as Error).message }, `API keys NOT reloaded, the ${ring.size} keys in use stay: ${(err as Error).message}`);
+    return false;
+  }
+}
 
 /** Registers the auth hook on the root instance, so every route registered after it is covered. */
 export function installAuth(app: FastifyInstance, config: Config): void {
-  const keys = parseApiKeys(config.apiKeys).map((k) => ({ name: k.name, digest: digest(k.key) }));
+  const ring = new KeyRing(config);
+  app.decorate('apiKeys', ring);
   app.decorateRequest('owner', undefined);
-  if (keys.length === 0) return;
-
-  /** Compares against every key in constant time (equal-length digests, no early exit). */
-  const ownerOf = (presented: string): string | undefined => {
-    const d = digest(presented);
-    let owner: string | undefined;
-    for (const k of keys) if (timingSafeEqual(d, k.digest) && owner === undefined) owner = k.name;
-    return owner;
-  };
+  logAuthState(app, config, ring);
+  if (!ring.enabled) return;
 
   app.addHook('onRequest', async (request, reply) => {
     if (!isGuarded(request)) return;
     const presented = presentedKeys(request);
     for (const key of presented) {
-      const owner = ownerOf(key);
+      const owner = ring.ownerOf(key);
       if (owner !== undefined) {
         request.owner = owner;
         return;

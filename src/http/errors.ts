@@ -1,5 +1,8 @@
-import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
-import { ApiError, IdempotencyConflictError, InvalidCursorError, QueueFullError, TaskFinishedError, TaskNotFinishedError } from '../errors.js';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import {
+  ApiError, IdempotencyConflictError, InvalidCursorError, OwnerQueueFullError, QueueFullError, StorageFullError, TaskFinishedError,
+  TaskNotFinishedError,
+} from '../errors.js';
 
 /** The one error body: {"error": {"message", "type", "code", "param"}}. */
 export function errorBody(err: ApiError) {
@@ -11,9 +14,17 @@ export function sendError(reply: FastifyReply, err: ApiError, extra: Record<stri
   return reply.code(err.statusCode).send({ ...extra, ...errorBody(err) });
 }
 
+/** What the error mappings may say about the limits in force (the route's body limit, the upload limit). */
+export interface ErrorContext {
+  bodyLimit?: number;
+  uploadLimit?: number;
+}
+
+/** A size limit in words: "1 MiB" (MiB, as ZIMAGE_MAX_UPLOAD_MB counts). */
+const mb = (n: unknown) => (typeof n === 'number' ? `${Math.round((n / 1048576) * 100) / 100} MiB` : 'the limit');
+
 /** Fastify's and @fastify/multipart's own errors, in our shape with a message that says what to do. */
-function fromFastifyError(err: FastifyError): ApiError {
-  const mb = (n: unknown) => (typeof n === 'number' ? `${Math.round((n / 1048576) * 100) / 100} MiB` : 'the limit');
+function fromFastifyError(err: FastifyError, ctx: ErrorContext = {}): ApiError {
   switch (err.code) {
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
     case 'FST_INVALID_MULTIPART_CONTENT_TYPE':
@@ -24,9 +35,25 @@ function fromFastifyError(err: FastifyError): ApiError {
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
       return new ApiError(400, 'invalid_json', 'The request body is not valid JSON. Send a JSON object, e.g. {"prompt": "a cat"}.');
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new ApiError(413, 'request_too_large', 'The request body is too large.');
-    case 'FST_REQ_FILE_TOO_LARGE':
-      return new ApiError(413, 'file_too_large', `An uploaded file is larger than ${mb((err as { limit?: number }).limit)}. Upload a smaller image.`, 'image');
+      return new ApiError(413, 'request_too_large', ctx.bodyLimit
+        ? `The request body is larger than the ${mb(ctx.bodyLimit)} (${ctx.bodyLimit} bytes) this endpoint accepts. Send a smaller body.`
+        : 'The request body is larger than this endpoint accepts. Send a smaller body.');
+    case 'FST_REQ_FILE_TOO_LARGE': {
+      const limit = (err as { limit?: number }).limit ?? ctx.uploadLimit;
+      return new ApiError(413, 'file_too_large',
+        `An uploaded file is larger than ${mb(limit)}${limit ? ' (ZIMAGE_MAX_UPLOAD_MB)' : ''}. Upload a smaller image.`, 'image');
+    }
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new ApiError(400, 'invalid_content_length',
+        'The body is not as long as its Content-Length header says. Send the header that matches the body (or let your HTTP client set it).');
+    case 'FST_ERR_BAD_URL':
+      return new ApiError(400, 'invalid_url',
+        'The URL is not valid: a "%" must start an escape of two hex digits (like %20), and escapes must spell UTF-8. ' +
+        'Percent-encode each path segment (encodeURIComponent).');
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return new ApiError(414, 'url_too_long', 'A segment of the URL path is too long. Task ids are 32 characters; check the URL.');
+    case 'FST_ERR_HANDLER_TIMEOUT':
+      return new ApiError(503, 'timeout', 'The server took too long to answer this request. Try again.', null, 'unavailable_error', 1);
     case 'FST_PARTS_LIMIT':
     case 'FST_FILES_LIMIT':
     case 'FST_FIELDS_LIMIT':
@@ -41,6 +68,7 @@ function fromFastifyError(err: FastifyError): ApiError {
     return new ApiError(400, 'invalid_request', `Invalid request: ${err.message}`, param);
   }
   const status = err.statusCode ?? 500;
+  // Any other 4xx of Fastify or a plugin (FST_ERR_*): its status, in our shape, its own words.
   if (status >= 400 && status < 500) return new ApiError(status, 'invalid_request', err.message);
   return new ApiError(500, 'internal_error', 'The server hit an unexpected error. It has been logged; try again.');
 }
@@ -50,6 +78,17 @@ function fromDomainError(err: unknown): ApiError | undefined {
   if (err instanceof QueueFullError) {
     return new ApiError(503, 'queue_full', `The queue is full (${err.queued} tasks waiting). Wait and submit again; Retry-After says when.`,
       null, 'unavailable_error', err.retryAfterSeconds ?? 5);
+  }
+  if (err instanceof StorageFullError) {
+    return new ApiError(507, 'storage_full',
+      'The server\'s storage is full, so it cannot take new tasks now. Tasks already accepted are kept and run once space returns. ' +
+      'Submit again later; Retry-After says when.', null, 'unavailable_error', err.retryAfterSeconds);
+  }
+  if (err instanceof OwnerQueueFullError) {
+    return new ApiError(429, 'too_many_queued',
+      `Your API key has ${err.queued} tasks waiting, as many as one key may (ZIMAGE_MAX_QUEUED_PER_KEY=${err.limit}). ` +
+      'Wait for some to finish and submit again; Retry-After says when. Tasks already accepted keep their place.',
+      null, 'rate_limit_error', err.retryAfterSeconds ?? 5);
   }
   if (err instanceof IdempotencyConflictError) {
     return new ApiError(409, 'idempotency_key_reused',
@@ -69,7 +108,7 @@ function fromDomainError(err: unknown): ApiError | undefined {
   return undefined;
 }
 
-export function toApiError(err: unknown): ApiError {
+export function toApiError(err: unknown, ctx: ErrorContext = {}): ApiError {
   if (err instanceof ApiError) return err;
   const domain = fromDomainError(err);
   if (domain) return domain;
@@ -78,13 +117,24 @@ export function toApiError(err: unknown): ApiError {
   if (!e.code && /multipart|Unexpected end of form|boundary/i.test(e.message ?? '')) {
     return new ApiError(400, 'invalid_multipart', `The multipart form could not be read (${e.message}). Send a complete multipart/form-data body.`);
   }
-  return fromFastifyError(e);
+  return fromFastifyError(e, ctx);
 }
 
-export function installErrorHandlers(app: FastifyInstance): void {
+/**
+ * The client went away (reset, closed mid-body) before it was answered: nobody reads the
+ * answer, and it is no server error. Such requests are logged at debug, never as a 500.
+ */
+export function clientWentAway(err: unknown, request: FastifyRequest): boolean {
+  const e = err as { code?: string; message?: string };
+  if (e?.code === 'ECONNRESET' || e?.code === 'ERR_STREAM_PREMATURE_CLOSE' || e?.code === 'EPIPE' || e?.message === 'aborted') return true;
+  return request.raw.readableAborted;
+}
+
+export function installErrorHandlers(app: FastifyInstance, limits: { uploadLimit?: number } = {}): void {
   app.setErrorHandler((err, request, reply) => {
-    const apiErr = toApiError(err);
-    if (apiErr.statusCode >= 500) request.log.error({ err }, 'request failed');
+    const apiErr = toApiError(err, { bodyLimit: request.routeOptions.bodyLimit, uploadLimit: limits.uploadLimit });
+    if (clientWentAway(err, request)) request.log.debug({ code: (err as { code?: string }).code }, 'client went away before the answer');
+    else if (apiErr.statusCode >= 500) request.log.error({ err }, 'request failed');
     else request.log.info({ code: apiErr.code, status: apiErr.statusCode }, apiErr.message);
     return sendError(reply, apiErr);
   });

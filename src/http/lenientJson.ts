@@ -18,52 +18,82 @@ export function parseLenientJson(text: string): unknown {
 
 const PY_LITERALS: Record<string, string> = { True: 'true', False: 'false', None: 'null' };
 
+/*
+ * The repair works on runs, not characters: a body can be tens of MB (a base64 image), and
+ * appending it one character at a time once cost seconds of CPU and gigabytes for a single
+ * unparseable 50 MB body. Each regex below is sticky, so it matches exactly where it is put.
+ */
+const WORD = /[A-Za-z_][A-Za-z0-9_]*/y;
+const SPACE = /\s*/y;
+/** Everything the repair leaves alone: up to the next quote, word or comma. */
+const PLAIN = /[^"'A-Za-z_,]+/y;
+/** Where a string's plain run ends: its closing quote, an escape, or (in a single-quoted string) a double quote. */
+const STRING_STOP = { '"': /["\\]/g, "'": /['"\\]/g } as const;
+
+const at = (re: RegExp, text: string, i: number) => {
+  re.lastIndex = i;
+  re.exec(text);
+  return re.lastIndex;
+};
+
 function repair(text: string): string {
-  let out = '';
+  const out: string[] = [];
   let i = 0;
   while (i < text.length) {
     const c = text[i];
     if (c === '"' || c === "'") {
-      const [str, next] = readString(text, i, c);
-      out += str;
-      i = next;
+      i = readString(text, i, c, out);
     } else if (/[A-Za-z_]/.test(c)) {
-      let j = i;
-      while (j < text.length && /[A-Za-z0-9_]/.test(text[j])) j++;
-      const word = text.slice(i, j);
-      out += PY_LITERALS[word] ?? word;
-      i = j;
+      const end = at(WORD, text, i);
+      const word = text.slice(i, end);
+      out.push(Object.hasOwn(PY_LITERALS, word) ? PY_LITERALS[word] : word);
+      i = end;
     } else if (c === ',') {
       // Drop a comma followed only by whitespace and a closing bracket.
-      let j = i + 1;
-      while (j < text.length && /\s/.test(text[j])) j++;
-      if (text[j] !== '}' && text[j] !== ']') out += c;
+      const next = text[at(SPACE, text, i + 1)];
+      if (next !== '}' && next !== ']') out.push(c);
       i++;
     } else {
-      out += c;
-      i++;
+      const end = at(PLAIN, text, i);
+      out.push(text.slice(i, end));
+      i = end;
     }
   }
-  return out;
+  return out.join('');
 }
 
-/** Reads a quoted string starting at `start`, returning it re-quoted with double quotes. */
-function readString(text: string, start: number, quote: string): [string, number] {
-  let out = '"';
+/** Appends the quoted string starting at `start`, re-quoted with double quotes; returns the index after it. */
+function readString(text: string, start: number, quote: '"' | "'", out: string[]): number {
+  const stop = STRING_STOP[quote];
+  out.push('"');
   let i = start + 1;
-  while (i < text.length && text[i] !== quote) {
-    const c = text[i];
-    if (c === '\\' && i + 1 < text.length) {
-      const next = text[i + 1];
+  for (;;) {
+    stop.lastIndex = i;
+    const m = stop.exec(text);
+    if (!m) {
+      // Unterminated: the rest is the string.
+      out.push(text.slice(i), '"');
+      return text.length + 1;
+    }
+    out.push(text.slice(i, m.index));
+    const c = m[0];
+    if (c === quote) {
+      out.push('"');
+      return m.index + 1;
+    }
+    if (c === '"') {
+      out.push('\\"'); // a double quote inside a single-quoted string
+      i = m.index + 1;
+    } else if (m.index + 1 < text.length) {
       // \' is not a JSON escape: it becomes a plain quote.
-      out += next === "'" ? "'" : c + next;
-      i += 2;
+      const next = text[m.index + 1];
+      out.push(next === "'" ? "'" : c + next);
+      i = m.index + 2;
     } else {
-      out += c === '"' ? '\\"' : c;
-      i++;
+      out.push(c); // a lone backslash at the very end
+      i = m.index + 1;
     }
   }
-  return [out + '"', i + 1];
 }
 
 /**

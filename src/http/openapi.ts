@@ -8,7 +8,7 @@ import swagger, { type SwaggerTransform } from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Config } from '../config.js';
-import { parseApiKeys } from './auth.js';
+import { authConfigured } from './apiKeys.js';
 import { baseUrlOf } from './context.js';
 import { binary, SHARED_SCHEMAS } from './schemas.js';
 import { packageVersion } from '../version.js';
@@ -101,7 +101,7 @@ export async function registerOpenApi(app: FastifyInstance, config: Config): Pro
     transform,
     transformObject: (documentObject) => {
       const doc = (documentObject as { openapiObject: JsonObject }).openapiObject;
-      return parseApiKeys(config.apiKeys).length > 0 ? withAuth(doc) : doc;
+      return authConfigured(config) ? withAuth(doc) : doc;
     },
     // Shared schemas keep their $id as their component name (Error, Task, ...).
     refResolver: { buildLocalReference: (json, _base, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },

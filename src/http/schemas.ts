@@ -35,8 +35,11 @@ export const ErrorResponse = Type.Object({ error: ErrorDetail }, {
 
 export const SubmitResponse = Type.Object({
   task_id: Type.String({ description: 'Poll GET /v1/images/tasks/{task_id} with it.' }),
-  status: Type.Literal('processing'),
+  status: Type.Union([Type.Literal('processing'), Type.Literal('completed'), Type.Literal('failed'), Type.Literal('canceled')], {
+    description: '"processing" for a new task. A repeated Idempotency-Key answers the task it made, as it stands now (which may have finished).',
+  }),
   message: Type.String({ description: 'How to poll, for agents reading the answer.' }),
+  replayed: Type.Optional(Type.Boolean({ description: 'True when a repeated Idempotency-Key answered the task it had already made.' })),
 }, { $id: 'SubmitResponse', additionalProperties: true, description: 'The task is queued durably.' });
 
 export const TaskImage = Type.Object({
@@ -73,7 +76,7 @@ export const TaskResponse = Type.Object({
     output_compression: Type.Optional(Type.Integer()),
   }, { additionalProperties: true, description: 'What was asked for, resolved (sending it again repeats the task). Absent once retention has expired the task.' })),
   stage: Type.Optional(literals(['queued', 'running'])),
-  queue_position: Type.Optional(Nullable(Type.Integer({ description: '0-based tasks ahead while queued.' }))),
+  queue_position: Type.Optional(Nullable(Type.Integer({ description: 'While queued: how many tasks are ahead of this one (0: it runs next). The message counts the same way.' }))),
   progress: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
   step: Type.Optional(Type.Integer()),
   total_steps: Type.Optional(Nullable(Type.Integer())),
@@ -127,11 +130,22 @@ export const HealthResponse = Type.Object({
     synthetic: Type.Boolean(),
     model: Nullable(Type.String()),
     device: Nullable(Type.String()),
-    state: Type.String({ description: 'The worker loop: idle, claiming, running, waiting_for_engine, stopping.' }),
+    state: Type.String({ description: 'The worker loop: idle, claiming, running, waiting_for_engine, waiting_for_storage (the storage is full), stopping.' }),
     engine_state: Type.String({ description: 'loading, ready or error.' }),
     current_task: Nullable(Type.String()),
     last_heartbeat: Type.Integer({ description: 'Unix seconds of its last registry heartbeat.' }),
   }, { additionalProperties: true }), { description: 'The live engine workers: this process\'s, or every worker of the fleet.' }),
+  storage: Type.Object({
+    backend: Type.String({ description: 'local or s3.' }),
+    full: Type.Boolean({ description: 'True while new tasks are refused with 507 `storage_full` (free space below ZIMAGE_MIN_FREE_MB, or a write failed for lack of space). Clears by itself once space returns.' }),
+    free_bytes: Nullable(Type.Integer({ description: 'Free bytes on the fullest local directory this server writes to; null where none is measured (S3).' })),
+    message: Nullable(Type.String()),
+  }, { additionalProperties: true }),
+  logs: Type.Object({
+    write_errors: Type.Integer({ description: 'Log writes to stdout that failed (a full disk, a closed pipe): counted and retried, never fatal.' }),
+    dropped_lines: Type.Integer({ description: 'Log lines given up because the destination took none for too long.' }),
+    last_error: Nullable(Type.String({ description: 'The code of the latest failed write (EPIPE, ENOSPC, EAGAIN, ...).' })),
+  }, { additionalProperties: true }),
 }, { $id: 'Health', additionalProperties: true });
 
 /**
@@ -238,5 +252,7 @@ export const submitErrors = {
   400: ref.error('Invalid request: the error says which field and why.'),
   413: ref.error('Body or upload too large.'),
   415: ref.error('Wrong Content-Type.'),
+  429: ref.error('This API key has as many tasks queued as it may (too_many_queued), or sent too many requests this minute (rate_limited): retry after Retry-After seconds.'),
   503: ref.error('Queue full: retry after Retry-After seconds.'),
+  507: ref.error('Storage full (storage_full): the server has no room for new tasks; accepted tasks are kept. Retry after Retry-After seconds.'),
 };

@@ -1,7 +1,9 @@
 /**
  * Validation and decoding of untrusted uploads. inspectImage runs in the HTTP layer
- * before a task is accepted, so a bad file is a 400 now instead of a failed task later;
- * it reads the header first so a "decompression bomb" is refused before any pixel is decoded.
+ * before a task is accepted, so a bad file is a 400 now instead of a failed task later.
+ * The cheap checks come first: the format from the magic bytes (so libvips never parses an
+ * SVG or anything else we refuse), then the header's declared size (so a "decompression
+ * bomb" is refused before any pixel is decoded).
  */
 import sharp from './sharp.js';
 import type { Metadata } from 'sharp';
@@ -9,6 +11,7 @@ import { Slots } from './slots.js';
 import { invalid } from '../errors.js';
 import type { RawImage } from '../interfaces.js';
 import { declaredSize } from './header.js';
+import { guessOtherFormat, sniffFormat } from './sniff.js';
 
 export type InputFormat = 'png' | 'jpeg' | 'webp';
 
@@ -53,6 +56,7 @@ export async function inspectImage(
   if (!buf || buf.length === 0) {
     throw invalid('invalid_image', `The \`${param}\` field is empty. ${what(param)}`, param);
   }
+  checkFormat(buf, param);
   // First the size the header declares, read by hand: some crafted files (a lone IHDR
   // claiming 100000x100000) make libvips fail before it reports any size at all.
   const declared = declaredSize(buf);
@@ -73,9 +77,13 @@ export async function inspectImage(
   }
   checkPixels(width, height, maxPixels, param);
   try {
-    // One full decode, streamed through stats() so no pixel buffer reaches JS. The pixel
-    // limit is a second guard in case the header lied about the size.
-    await decodeSlots.run(() => sharp(buf, { failOn: FAIL_ON, limitInputPixels: maxPixels, sequentialRead: true }).stats());
+    // One full decode, streamed into a tiny thumbnail so no pixel buffer reaches JS. Not
+    // stats(): under concurrency it sometimes drops the decoder's error and passes a truncated
+    // file. The pixel limit is a second guard in case the header lied about the size.
+    await decodeSlots.run(() => sharp(buf, { failOn: FAIL_ON, limitInputPixels: maxPixels, sequentialRead: true })
+      .resize(8, 8, { fit: 'fill', fastShrinkOnLoad: false })
+      .raw()
+      .toBuffer());
   } catch (err) {
     if (/pixel limit/iu.test(String((err as Error)?.message))) {
       throw invalid('image_too_large', `The \`${param}\` image exceeds the ${maxPixels} pixel limit. Downscale it.`, param);
@@ -88,6 +96,18 @@ export async function inspectImage(
   }
   const oriented = meta.autoOrient ?? { width, height };
   return { format: meta.format as InputFormat, width: oriented.width, height: oriented.height };
+}
+
+/**
+ * Refuses anything but PNG, JPEG and WebP from its first bytes (SNIFF_BYTES are enough), before
+ * a decoder sees it. Uploads are checked with their first chunk, before the rest is buffered.
+ */
+export function checkFormat(buf: Buffer, param: string): void {
+  if (sniffFormat(buf)) return;
+  const other = guessOtherFormat(buf);
+  throw invalid('invalid_image', other
+    ? `Unsupported image format "${other}". ${what(param)}`
+    : `The \`${param}\` field is not a readable image. ${what(param)}`, param);
 }
 
 export interface DecodeOptions {
@@ -103,6 +123,7 @@ export interface DecodeOptions {
  * transparency flattened onto white (the usual "paper" colour for edits), grey/CMYK converted.
  */
 export async function decodeToRaw(buf: Buffer, opts: DecodeOptions = {}): Promise<RawImage> {
+  checkFormat(buf, 'image');
   let pipeline = sharp(buf, { failOn: FAIL_ON, limitInputPixels: opts.maxPixels ?? true })
     .rotate()
     .flatten({ background: '#ffffff' })
@@ -121,6 +142,7 @@ export async function decodeToRaw(buf: Buffer, opts: DecodeOptions = {}): Promis
  * (as decodeToRaw does for images) would erase. Engines turn it into one channel.
  */
 export async function decodeMask(buf: Buffer, opts: DecodeOptions = {}): Promise<RawImage> {
+  checkFormat(buf, 'mask');
   let pipeline = sharp(buf, { failOn: FAIL_ON, limitInputPixels: opts.maxPixels ?? true })
     .rotate()
     .toColourspace('srgb')

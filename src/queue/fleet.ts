@@ -42,7 +42,7 @@ export async function openFleet(config: Config, log: Logger): Promise<Backend> {
     closers.push(() => events.close());
     await events.ready();
     const signals: FleetSignals = {
-      ticket: (taskId) => tickets.add(taskId).catch((err) => {
+      ticket: (taskId, delayMs) => tickets.add(taskId, delayMs).catch((err) => {
         log.warn({ err, task: taskId }, 'could not add the dispatch ticket; the reconciler will re-add it');
       }),
       renew: (taskId) => tickets.renew(taskId).catch((err) => {

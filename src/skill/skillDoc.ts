@@ -182,7 +182,7 @@ export function skillDoc(input: SkillDocInput): string {
     `- Uploads: PNG, JPEG or WebP, up to ${config.maxUploadMb} MiB.`,
     `- Finished tasks and their images are kept for ${config.retentionHours} hours; download what you need before then.`,
     '- Errors answer `{"error": {"message", "type", "code", "param"}}`; the message says what to change. ' +
-      'HTTP 503 (queue full) and 429 come with a `Retry-After` header: wait that many seconds and try again.',
+      'HTTP 503 (queue full), 507 (storage full) and 429 come with a `Retry-After` header: wait that many seconds and try again.',
     '',
   ];
   return out.join('\n');

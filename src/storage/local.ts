@@ -16,7 +16,7 @@ const LEGACY_TYPES: Record<string, string> = { '.png': 'image/png', '.jpg': 'ima
 const isMissing = (err: unknown) => (err as NodeJS.ErrnoException).code === 'ENOENT';
 
 async function writeSynced(file: string, data: Buffer | string): Promise<void> {
-  const handle = await fs.open(file, 'w');
+  const handle = await fs.open(file, 'w', 0o600); // owner-only, as every data file
   try {
     await handle.writeFile(data);
     await handle.datasync();
@@ -37,8 +37,8 @@ export class LocalStorage implements Storage {
   /** Creates the directories. Leftovers of dead writers are swept by the maintenance leader (sweepTemporary), not here. */
   static async open(root: string): Promise<LocalStorage> {
     for (const dir of ['outputs', 'uploads']) {
-      await fs.mkdir(path.join(root, dir), { recursive: true });
-      await fs.mkdir(path.join(root, META_DIR, dir), { recursive: true });
+      await fs.mkdir(path.join(root, dir), { recursive: true, mode: 0o700 });
+      await fs.mkdir(path.join(root, META_DIR, dir), { recursive: true, mode: 0o700 });
     }
     return new LocalStorage(root);
   }

@@ -58,6 +58,21 @@ export interface ListedObject {
   lastModified: number;
 }
 
+/** Whether the disks this process writes to have room (see space.ts). */
+export interface SpaceState {
+  full: boolean;
+  /** Free bytes on the fullest local directory watched; null where none can be measured (S3 alone). */
+  freeBytes: number | null;
+  /** What is full, in words; null while not full. */
+  reason: string | null;
+}
+
+export interface StorageSpace {
+  check(): Promise<SpaceState>;
+  /** A write (a file, or the database) failed for lack of space. */
+  noteNoSpace(): void;
+}
+
 export interface Storage {
   readonly name: string;
   /** Atomic: readers see the whole object or none. Durable before it resolves. */
@@ -81,6 +96,11 @@ export interface Storage {
    * process's write in progress. Returns how many it removed.
    */
   sweepTemporary(olderThanMs: number): Promise<number>;
+  /**
+   * Room left on the disks of this process (the storage directory, the data directory): present
+   * on the storage openStorage returns, whose put() throws StorageFullError for lack of space.
+   */
+  readonly space?: StorageSpace;
   /** A URL that downloads the object without this server, where the backend has such URLs (S3). */
   presignedUrl?(key: string, expiresSeconds: number): Promise<string>;
   close(): Promise<void>;

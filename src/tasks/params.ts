@@ -26,7 +26,9 @@ const common = {
   num_inference_steps: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, description: 'Denoising steps (model default if omitted).' })),
   guidance_scale: Type.Optional(Type.Number({ minimum: 0, maximum: 20, description: 'Classifier-free guidance (model default if omitted).' })),
   response_format: Type.Optional(Type.Union([Type.Literal('url'), Type.Literal('b64_json')], { default: 'url' })),
-  output_format: Type.Optional(Type.Union([Type.Literal('png'), Type.Literal('jpeg'), Type.Literal('webp')], { default: 'png' })),
+  output_format: Type.Optional(Type.Union([Type.Literal('png'), Type.Literal('jpeg'), Type.Literal('webp')], {
+    default: 'png', description: 'Image file format: png, jpeg ("jpg" is taken as jpeg) or webp.',
+  })),
   output_compression: Type.Optional(Type.Integer({ minimum: 0, maximum: 100, description: 'Quality for jpeg and webp, 0-100.' })),
 };
 
@@ -39,6 +41,7 @@ export type GenerateRequest = Static<typeof GenerateRequest>;
 export type EditRequest = Static<typeof EditRequest>;
 
 // Coercion lets multipart form fields ("2", "0.5") validate against the same schema as JSON.
+// It would also turn a JSON number or true into a prompt ("5", "true"): checkTypes refuses those first.
 const ajv = new Ajv({ coerceTypes: true, useDefaults: false, allErrors: false, strict: false });
 const validators = { generate: ajv.compile(GenerateRequest), edit: ajv.compile(EditRequest) };
 
@@ -48,8 +51,44 @@ function fieldOf(err: ErrorObject): string | null {
   return name ?? null;
 }
 
+const schemaOf = (field: string) => (validators.edit.schema as TSchema).properties[field] as TSchema | undefined;
+
+/** "a number", "a list", ...: what a wrongly typed value is, in words. */
+function kindOf(value: unknown): string {
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'boolean') return `${value}`;
+  if (typeof value === 'object') return 'an object';
+  return `a ${typeof value}`;
+}
+
+/**
+ * Refuses what coercion would otherwise accept: a text field given as a number, true or a list
+ * (JSON) is a mistake, not text; a number given as true or a list is one too. A number given
+ * as a string ("2", as every multipart field is) is still fine.
+ */
+function checkTypes(input: Record<string, unknown>): void {
+  for (const [field, value] of Object.entries(input)) {
+    const schema = schemaOf(field);
+    if (!schema || value === undefined) continue;
+    const text = schema.type === 'string' || (schema.anyOf as TSchema[] | undefined)?.every((s) => typeof s.const === 'string');
+    const numeric = schema.type === 'integer' || schema.type === 'number';
+    if (text && typeof value !== 'string') {
+      throw invalid(field === 'prompt' ? 'invalid_prompt' : `invalid_${field}`, field === 'prompt'
+        ? `"prompt" must be a string describing the image, not ${kindOf(value)}.`
+        : `"${field}" must be a string, not ${kindOf(value)}.${schema.description ? ` ${schema.description}` : ''}`, field);
+    }
+    if (numeric && typeof value !== 'number' && typeof value !== 'string') {
+      throw invalid(`invalid_${field}`,
+        `"${field}" must be a number, not ${kindOf(value)}.${schema.description ? ` ${schema.description}` : ''}`, field);
+    }
+  }
+}
+
+const sizeError = (size: unknown) => invalid('invalid_size',
+  `"size" must be "WIDTHxHEIGHT" with each side a multiple of 16 between ${SIZE_MIN} and ${SIZE_MAX} (e.g. "1024x1024"); got "${String(size)}".`, 'size');
+
 function messageFor(err: ErrorObject, field: string | null): string {
-  const schema = field ? ((validators.edit.schema as TSchema).properties[field] as TSchema | undefined) : undefined;
+  const schema = field ? schemaOf(field) : undefined;
   if (err.keyword === 'required') {
     return field === 'prompt' ? 'A "prompt" is required: describe the image you want.' : `"${field}" is required.`;
   }
@@ -63,13 +102,18 @@ function messageFor(err: ErrorObject, field: string | null): string {
     const options = (schema?.anyOf as TSchema[] | undefined)?.map((s) => `"${s.const}"`).join(', ');
     return `"${field}" must be one of ${options}.`;
   }
+  if (err.keyword === 'type') {
+    const wanted = (err.params as { type?: string }).type;
+    return `"${field}" must be ${wanted === 'integer' ? 'a whole number' : wanted === 'number' ? 'a number' : `a ${wanted}`}.${hint}`;
+  }
+  // Ajv words a pattern as the regular expression; the description says it for people.
+  if (err.keyword === 'pattern') return `"${field}" is not in the expected form.${hint}`;
   return `"${field}" ${err.message ?? 'is invalid'}.${hint}`;
 }
 
 export function parseSize(size: string): { width: number; height: number } {
   const m = /^(\d{2,5})x(\d{2,5})$/.exec(size);
-  const bad = () => invalid('invalid_size',
-    `"size" must be "WIDTHxHEIGHT" with each side a multiple of 16 between ${SIZE_MIN} and ${SIZE_MAX} (e.g. "1024x1024"); got "${size}".`, 'size');
+  const bad = () => sizeError(size);
   if (!m) throw bad();
   const width = Number(m[1]);
   const height = Number(m[2]);
@@ -91,10 +135,17 @@ export function toTaskParams(kind: TaskKind, body: unknown): TaskParams {
   if (typeof input.prompt === 'string') input.prompt = input.prompt.trim();
   // OpenAI clients send size "auto": the default (edits resolve it from the input before this).
   if (input.size === 'auto') delete input.size;
+  // "jpg" is what people type (and the file extension); the API calls it jpeg.
+  if (typeof input.output_format === 'string') {
+    const format = input.output_format.trim().toLowerCase();
+    input.output_format = format === 'jpg' ? 'jpeg' : format;
+  }
+  checkTypes(input);
   const validate = validators[kind];
   if (!validate(input)) {
     const err = validate.errors![0];
     const field = fieldOf(err);
+    if (field === 'size') throw sizeError(input.size);
     throw invalid(field === 'prompt' ? 'invalid_prompt' : `invalid_${field ?? 'request'}`, messageFor(err, field), field);
   }
   const req = input as EditRequest;

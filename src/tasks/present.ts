@@ -23,6 +23,15 @@ export async function presentImage(task: TaskRecord, out: TaskOutput, baseUrl: s
 
 const seconds = (ms: number | null) => (ms === null ? null : Math.floor(ms / 1000));
 
+/**
+ * The message of a queued task counts as `queue_position` does: the tasks ahead of it, so
+ * 0 means it runs next. (The two once disagreed: position 0 read "position 1".)
+ */
+export function queuedMessage(ahead: number): string {
+  const who = ahead === 0 ? 'it runs next' : `${ahead} task${ahead === 1 ? '' : 's'} ahead of it`;
+  return `Waiting in the queue: ${who} (queue_position ${ahead}). Poll again in a few seconds.`;
+}
+
 /** The `webhook` field: where the delivery of the finished task to webhook_url stands. */
 export function presentWebhook(w: WebhookSummary) {
   return {
@@ -74,9 +83,7 @@ export async function presentTask(view: TaskView, baseUrl: string, storage: Stor
       total_steps: total,
       eta_seconds: view.etaSeconds,
       attempts: task.attempts,
-      message: task.state === 'queued'
-        ? `Waiting in the queue (position ${(view.queuePosition ?? 0) + 1}). Poll again in a few seconds.`
-        : 'Generating. Poll again in a few seconds.',
+      message: task.state === 'queued' ? queuedMessage(view.queuePosition ?? 0) : 'Generating. Poll again in a few seconds.',
     });
     if (task.cancelRequested) body.cancel_requested = true;
     if (view.webhook) body.webhook = presentWebhook(view.webhook);

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { QueueFullError, TaskFinishedError, TaskNotFinishedError } from '../errors.js';
+import { OwnerQueueFullError, QueueFullError, StorageFullError, TaskFinishedError, TaskNotFinishedError } from '../errors.js';
+import { isNoSpaceError } from '../storage/faults.js';
 import { newTaskId } from '../ids.js';
 import {
   FINAL_STATES, type ListOptions, type Storage, type TaskEvents, type TaskStore, type TaskKind, type TaskPage, type TaskParams, type TaskRecord,
@@ -67,6 +68,8 @@ export interface TaskView {
 
 export interface TaskServiceOptions {
   maxQueue: number;
+  /** Queued tasks one API key may have (ZIMAGE_MAX_QUEUED_PER_KEY); 0 or absent: no limit but maxQueue. */
+  maxQueuedPerKey?: number;
   maxAttempts: number;
   /** The live workers: their number divides queue ETAs; their engines' default steps size queued tasks. */
   workers: WorkerRegistry;
@@ -124,7 +127,12 @@ export class TaskService {
   /** Stores the uploads, then commits the task. Resolves only once the task is durable. */
   /** The store's QueueFullError, with how long waiting is worth (mapped to 503 + Retry-After in src/http/errors.ts). */
   private queueFull(queued: number): QueueFullError {
-    return new QueueFullError(queued, Math.max(5, Math.ceil(this.eta.averageSeconds() ?? 5)));
+    return new QueueFullError(queued, this.retryAfter());
+  }
+
+  /** Seconds worth waiting for a queue slot: about one task's run. */
+  private retryAfter(): number {
+    return Math.max(5, Math.ceil(this.eta.averageSeconds() ?? 5));
   }
 
   async submit(input: SubmitInput): Promise<{ task: TaskRecord; created: boolean }> {
@@ -133,6 +141,7 @@ export class TaskService {
     if (!input.idempotencyKey) {
       const { queued } = await this.queue.stats();
       if (queued >= this.opts.maxQueue) throw this.queueFull(queued);
+      await this.refuseIfFull();
     }
     const keys: string[] = [];
     try {
@@ -149,15 +158,34 @@ export class TaskService {
         kind: input.kind, params: input.params, inputKey, maskKey, owner: input.owner,
         requestHash: input.idempotencyKey ? requestHash(input) : null,
         idempotencyKey: input.idempotencyKey, webhookUrl: input.webhookUrl, maxAttempts: this.opts.maxAttempts,
-      }, { maxQueued: this.opts.maxQueue });
+      }, {
+        maxQueued: this.opts.maxQueue,
+        // Per key: a caller without one (auth off) is everyone, and maxQueue already bounds everyone.
+        maxQueuedPerOwner: input.owner !== undefined && this.opts.maxQueuedPerKey ? this.opts.maxQueuedPerKey : undefined,
+      });
       // A repeated idempotency key returns the first task; the new uploads are not needed.
       if (!out.created) await Promise.all(keys.map((k) => this.storage.delete(k)));
       else if (out.task.webhookUrl) this.opts.webhooks?.accepted(out.task, input.webhookBaseUrl ?? null);
       return out;
     } catch (err) {
       await Promise.all(keys.map((k) => this.storage.delete(k).catch(() => undefined)));
-      throw err instanceof QueueFullError ? this.queueFull(err.queued) : err;
+      if (err instanceof QueueFullError) throw this.queueFull(err.queued);
+      if (err instanceof OwnerQueueFullError) throw new OwnerQueueFullError(err.owner, err.queued, err.limit, this.retryAfter());
+      throw this.noSpace(err) ?? err;
     }
+  }
+
+  /** New work is refused while the disks are full (507 storage_full), before any upload is written. */
+  private async refuseIfFull(): Promise<void> {
+    const space = await this.storage.space?.check();
+    if (space?.full) throw new StorageFullError(space.reason ?? 'no space left');
+  }
+
+  /** An upload or the task's record that could not be written for lack of space, as StorageFullError (else undefined). */
+  private noSpace(err: unknown): StorageFullError | undefined {
+    if (!isNoSpaceError(err)) return undefined;
+    this.storage.space?.noteNoSpace();
+    return err instanceof StorageFullError ? err : new StorageFullError('no space left to record the task', 30, { cause: err });
   }
 
   /** The stored task alone, without queue position or ETA (cheaper than view). */

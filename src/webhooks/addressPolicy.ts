@@ -1,8 +1,9 @@
 /**
  * Which addresses a webhook may be sent to. A webhook URL comes from any client, so
  * without a policy the server could be made to POST into its own network (SSRF):
- * loopback, private, link-local and similar ranges are refused unless the operator
- * allows them (ZIMAGE_WEBHOOK_ALLOW_PRIVATE). Checked on the literal URL at submit and
+ * loopback, private, link-local and every other range that the IANA special-purpose
+ * registries mark as not globally reachable (documentation, benchmarking, Teredo, ...)
+ * are refused unless the operator allows them (ZIMAGE_WEBHOOK_ALLOW_PRIVATE). Checked on the literal URL at submit and
  * on every resolved address at delivery time; the request then connects to exactly the
  * vetted addresses, so a DNS answer that changes between check and connect (rebinding)
  * cannot redirect it.
@@ -23,6 +24,10 @@ export class WebhookTargetRefusedError extends Error {
   }
 }
 
+/**
+ * The IANA IPv4 special-purpose registry's ranges that are not globally reachable (and
+ * multicast, which is no unicast target), most specific first: the first match names the reason.
+ */
 const V4_BLOCKED: Array<[string, number, string]> = [
   ['0.0.0.0', 8, 'unspecified ("this network")'],
   ['10.0.0.0', 8, 'private'],
@@ -31,10 +36,15 @@ const V4_BLOCKED: Array<[string, number, string]> = [
   ['169.254.0.0', 16, 'link-local'],
   ['172.16.0.0', 12, 'private'],
   ['192.0.0.0', 24, 'IETF protocol assignments'],
+  ['192.0.2.0', 24, 'documentation (TEST-NET-1)'],
+  ['192.88.99.0', 24, 'deprecated 6to4 relay anycast'],
   ['192.168.0.0', 16, 'private'],
   ['198.18.0.0', 15, 'benchmarking'],
+  ['198.51.100.0', 24, 'documentation (TEST-NET-2)'],
+  ['203.0.113.0', 24, 'documentation (TEST-NET-3)'],
   ['224.0.0.0', 4, 'multicast'],
-  ['240.0.0.0', 4, 'reserved or broadcast'],
+  ['255.255.255.255', 32, 'limited broadcast'],
+  ['240.0.0.0', 4, 'reserved'],
 ];
 
 function v4ToInt(ip: string): number {
@@ -75,6 +85,24 @@ function v6Bytes(ip: string): number[] | null {
 const embeddedV4 = (b: number[], at: number) => `${b[at]}.${b[at + 1]}.${b[at + 2]}.${b[at + 3]}`;
 const zeros = (b: number[], from: number, to: number) => b.slice(from, to).every((x) => x === 0);
 
+/** IPv6 ranges of the IANA special-purpose registry inside 2000::/3 that are not globally reachable. */
+const V6_BLOCKED: Array<[number[], number, string]> = [
+  [[0x20, 0x01, 0x00, 0x00], 32, 'Teredo'],
+  [[0x20, 0x01, 0x00, 0x02, 0x00, 0x00], 48, 'benchmarking'],
+  [[0x20, 0x01, 0x0d, 0xb8], 32, 'documentation'],
+  [[0x20, 0x01, 0x00], 23, 'IETF protocol assignments'],
+  [[0x3f, 0xff, 0x00], 20, 'documentation'],
+];
+
+function inPrefix(b: number[], prefix: number[], bits: number): boolean {
+  for (let i = 0; i * 8 < bits; i++) {
+    const take = Math.min(8, bits - i * 8);
+    const mask = (0xff << (8 - take)) & 0xff;
+    if ((b[i] & mask) !== ((prefix[i] ?? 0) & mask)) return false;
+  }
+  return true;
+}
+
 function v6Reason(ip: string): string | null {
   const b = v6Bytes(ip);
   if (!b) return 'unparseable address';
@@ -85,20 +113,31 @@ function v6Reason(ip: string): string | null {
   if (b[0] === 0xfe && (b[1] & 0xc0) === 0xc0) return 'site-local';
   if ((b[0] & 0xfe) === 0xfc) return 'unique-local';
   if (b[0] === 0x00 && b[1] === 0x64 && b[2] === 0xff && b[3] === 0x9b && b[4] === 0x00 && b[5] === 0x01) return 'local-use NAT64';
-  // Forms that carry an IPv4 address, judged by that address:
-  // ::ffff:a.b.c.d (mapped), ::ffff:0:a.b.c.d (translated), ::a.b.c.d (compatible), 64:ff9b::a.b.c.d (NAT64).
+  // Forms that carry an IPv4 address are named by that address when it is not public.
+  // ::ffff:a.b.c.d (mapped), ::ffff:0:a.b.c.d (translated) and ::a.b.c.d (compatible, deprecated)
+  // are not globally reachable whatever they carry: a webhook receiver has an IPv4 address for that.
   const mapped = zeros(b, 0, 10) && b[10] === 0xff && b[11] === 0xff;
   const translated = zeros(b, 0, 8) && b[8] === 0xff && b[9] === 0xff && zeros(b, 10, 12);
   const compatible = zeros(b, 0, 12);
+  if (mapped || translated || compatible) {
+    const inner = v4Reason(embeddedV4(b, 12));
+    if (inner) return `IPv4-embedded ${inner}`;
+    return mapped ? 'IPv4-mapped' : translated ? 'IPv4-translated' : 'IPv4-compatible (deprecated)';
+  }
+  // 64:ff9b::a.b.c.d (well-known NAT64) and 6to4 (2002:AABB:CCDD::/48 tunnels to A.B.C.D) reach
+  // the IPv4 address they carry, so they are as public as it is.
   const nat64 = b[0] === 0x00 && b[1] === 0x64 && b[2] === 0xff && b[3] === 0x9b && zeros(b, 4, 12);
-  if (mapped || translated || compatible || nat64) {
+  if (nat64) {
     const inner = v4Reason(embeddedV4(b, 12));
     return inner ? `IPv4-embedded ${inner}` : null;
   }
   if (b[0] === 0x20 && b[1] === 0x02) {
-    const inner = v4Reason(embeddedV4(b, 2)); // 6to4: 2002:AABB:CCDD::/48 tunnels to A.B.C.D
+    const inner = v4Reason(embeddedV4(b, 2));
     return inner ? `6to4 ${inner}` : null;
   }
+  // Only 2000::/3 is global unicast; the rest (100::/64 discard, 5f00::/16 SRv6, ...) is reserved.
+  if ((b[0] & 0xe0) !== 0x20) return 'not global unicast (reserved by IANA)';
+  for (const [prefix, bits, reason] of V6_BLOCKED) if (inPrefix(b, prefix, bits)) return reason;
   return null;
 }
 

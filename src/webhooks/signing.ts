@@ -62,7 +62,7 @@ export function loadWebhookSecret(configured: string, dataDir: string): WebhookS
   const file = path.join(dataDir, SECRET_FILE);
   let generated = false;
   if (!fs.existsSync(file)) {
-    fs.mkdirSync(dataDir, { recursive: true });
+    fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     try {
       // 'wx' fails if another start created it meanwhile; that one's secret then wins.
       fs.writeFileSync(file, `${PREFIX}${randomBytes(32).toString('base64')}\n`, { mode: 0o600, flag: 'wx' });

@@ -3,6 +3,8 @@ import type { Claim } from '../interfaces.js';
 import { runTask, type RunDeps } from './runTask.js';
 
 const ENGINE_POLL_MS = 200;
+/** How often a worker that waits for free space looks again (the measurement itself is cached for a second). */
+const STORAGE_POLL_MS = 1000;
 
 /** Resolves after ms, or at once when the signal aborts. */
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
@@ -19,7 +21,7 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 /** The loop's explicit states, for logs and tests. */
-export type WorkerState = 'waiting_for_engine' | 'idle' | 'claiming' | 'running' | 'stopping' | 'stopped';
+export type WorkerState = 'waiting_for_engine' | 'waiting_for_storage' | 'idle' | 'claiming' | 'running' | 'stopping' | 'stopped';
 
 /**
  * Claims tasks one at a time and runs them on its engine (one engine run at a time per
@@ -62,6 +64,11 @@ export class Worker {
           await sleep(ENGINE_POLL_MS, this.wake.signal);
           continue;
         }
+        // Nor while the storage is full: the task would run only to find no room for its images.
+        if (await this.storageFull()) {
+          await sleep(STORAGE_POLL_MS, this.wake.signal);
+          continue;
+        }
         this.current = 'claiming';
         const claim = await queue.claim(this.id);
         if (!claim) {
@@ -80,6 +87,19 @@ export class Worker {
       }
     }
     this.current = 'stopping';
+  }
+
+  /** True (and the state says so, logged once) while the storage has no room; a failed measurement counts as room. */
+  private async storageFull(): Promise<boolean> {
+    const space = await this.deps.storage.space?.check().catch(() => undefined);
+    const waiting = this.current === 'waiting_for_storage';
+    if (space?.full) {
+      if (!waiting) this.deps.log.warn({ worker: this.id, reason: space.reason }, 'storage is full: not claiming tasks until space returns');
+      this.current = 'waiting_for_storage';
+      return true;
+    }
+    if (waiting) this.deps.log.info({ worker: this.id }, 'storage has room again: claiming tasks');
+    return false;
   }
 
   /** Finishes the running task if it ends within graceMs, else aborts it and hands it back to the queue. */

@@ -258,6 +258,8 @@ export async function startPostgres(): Promise<Service> {
   try {
     const data = path.join(dir, 'data');
     fs.cpSync(path.join(template, 'data'), data, { recursive: true });
+    // Node 22's cpSync does not keep the directory's mode (0700), which postgres insists on.
+    fs.chmodSync(data, 0o700);
     if (install.user) chownTree(dir, install.user.uid, install.user.gid);
     const server = await onFreePort(async (port) => {
       const r = launch(path.join(install.bin, 'postgres'), [

@@ -84,6 +84,8 @@ describe('listing and canceling queued tasks (no worker: tasks stay queued)', ()
       ['cursor=', 'invalid_cursor', 'cursor'],
       ['cursor=not-a-cursor', 'invalid_cursor', 'cursor'],
       ['cursor=zzzzzzzzzzzzzzzzzzzz', 'invalid_cursor', 'cursor'],
+      ['cursor=garbage', 'invalid_cursor', 'cursor'],
+      ['cursor=1', 'invalid_cursor', 'cursor'],
     ]) {
       const res = await getJson(`${base}/v1/images/tasks?${query}`);
       assert.equal(res.status, 400, query);

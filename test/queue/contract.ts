@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { pino } from 'pino';
 import type { Config } from '../../src/config.js';
-import { IdempotencyConflictError, LostClaimError, QueueFullError } from '../../src/errors.js';
+import { IdempotencyConflictError, LostClaimError, OwnerQueueFullError, QueueFullError } from '../../src/errors.js';
 import type { Claim, NewTask, TaskEvent, WorkQueue } from '../../src/interfaces.js';
 import { openBackend, type Backend } from '../../src/queue/index.js';
 import { loopbackConfig } from '../helpers/server.js';
@@ -98,6 +98,24 @@ export function storeContract(factory: BackendFactory): void {
       const outcomes = await Promise.allSettled(Array.from({ length: 20 }, () => backend.store.enqueue(newTask(), { maxQueued: 5 })));
       assert.equal(outcomes.filter((o) => o.status === 'fulfilled').length, 5);
       for (const o of outcomes) if (o.status === 'rejected') assert.ok(o.reason instanceof QueueFullError);
+      assert.equal((await rows()).length, 5);
+    });
+
+    test('a per-owner limit counts only that owner\'s queued tasks, in the same transaction; replays still answer', async () => {
+      const opts = { maxQueued: 100, maxQueuedPerOwner: 3 };
+      const flood = await Promise.allSettled(Array.from({ length: 10 }, () => backend.store.enqueue(newTask({ owner: 'a' }), opts)));
+      const accepted = flood.filter((o) => o.status === 'fulfilled');
+      assert.equal(accepted.length, 3, 'never overshoots');
+      for (const o of flood) {
+        if (o.status === 'rejected') assert.ok(o.reason instanceof OwnerQueueFullError && o.reason.owner === 'a' && o.reason.queued === 3, String(o.reason));
+      }
+      assert.equal((await backend.store.enqueue(newTask({ owner: 'b' }), opts)).created, true, 'another owner is not affected');
+      // A running task no longer counts as queued: owner a may queue one more.
+      await claimOne();
+      assert.equal((await backend.store.enqueue(newTask({ owner: 'a', idempotencyKey: 'k1', requestHash: 'h' }), opts)).created, true);
+      await assert.rejects(backend.store.enqueue(newTask({ owner: 'a' }), opts), OwnerQueueFullError);
+      const replay = await backend.store.enqueue(newTask({ owner: 'a', idempotencyKey: 'k1', requestHash: 'h' }), opts);
+      assert.equal(replay.created, false, 'a repeated idempotency key finds its task even at the limit');
       assert.equal((await rows()).length, 5);
     });
 
@@ -265,6 +283,10 @@ export function storeContract(factory: BackendFactory): void {
       await claimOne();
       assert.deepEqual((await backend.store.list({ limit: 10, state: 'running' })).tasks.map((t) => t.id), [ids[0]]);
       await assert.rejects(backend.store.list({ limit: 2, cursor: '../etc' }), /cursor/);
+      // A word of letters and digits is no cursor either (it once read as a base-36 seq: page 1).
+      await assert.rejects(backend.store.list({ limit: 2, cursor: 'garbage' }), /cursor/);
+      const tampered = `${page1.nextCursor!.slice(0, -1)}${page1.nextCursor!.endsWith('0') ? '1' : '0'}`;
+      await assert.rejects(backend.store.list({ limit: 2, cursor: tampered }), /cursor/);
     });
   });
 }

@@ -4,7 +4,7 @@ import { describe, test } from 'node:test';
 import { nonPublicReason, refusedLiteral, resolveTarget, WebhookTargetRefusedError } from '../../src/webhooks/addressPolicy.js';
 
 describe('webhook address policy', () => {
-  test('classifies loopback, private, link-local, unique-local, CGNAT, multicast and mapped forms', () => {
+  test('classifies loopback, private, link-local, unique-local, CGNAT, multicast, documentation, Teredo and the other special-purpose ranges', () => {
     const cases: Array<[string, string | null]> = [
       ['127.0.0.1', 'loopback'],
       ['127.255.255.254', 'loopback'],
@@ -19,7 +19,14 @@ describe('webhook address policy', () => {
       ['100.128.0.1', null],
       ['0.0.0.0', 'unspecified ("this network")'],
       ['224.0.0.251', 'multicast'],
-      ['255.255.255.255', 'reserved or broadcast'],
+      ['255.255.255.255', 'limited broadcast'],
+      ['240.0.0.1', 'reserved'],
+      ['192.0.2.10', 'documentation (TEST-NET-1)'],
+      ['198.51.100.7', 'documentation (TEST-NET-2)'],
+      ['203.0.113.255', 'documentation (TEST-NET-3)'],
+      ['203.0.114.1', null],
+      ['192.88.99.1', 'deprecated 6to4 relay anycast'],
+      ['192.0.3.1', null],
       ['8.8.8.8', null],
       ['93.184.216.34', null],
       ['::1', 'loopback'],
@@ -38,11 +45,29 @@ describe('webhook address policy', () => {
       ['::ffff:7f00:1', 'IPv4-embedded loopback'],
       ['::ffff:10.0.0.1', 'IPv4-embedded private'],
       ['::ffff:a9fe:a9fe', 'IPv4-embedded link-local'],
-      ['::ffff:8.8.8.8', null],
+      ['::ffff:8.8.8.8', 'IPv4-mapped'],
+      ['::ffff:0:8.8.8.8', 'IPv4-translated'],
+      ['::8.8.8.8', 'IPv4-compatible (deprecated)'],
+      ['64:ff9b::8.8.8.8', null],
+      ['2002:808:808::1', null],
+      ['2002:c000:0201::1', '6to4 documentation (TEST-NET-1)'],
+      ['2001::1', 'Teredo'],
+      ['2001:0:4136:e378:8000:63bf:3fff:fdd2', 'Teredo'],
+      ['2001:2::1', 'benchmarking'],
+      ['2001:10::1', 'IETF protocol assignments'],
+      ['2001:1ff::1', 'IETF protocol assignments'],
+      ['2001:200::1', null],
+      ['3fff:abc::1', 'documentation'],
+      ['3fff:1000::1', null],
+      ['100::1', 'not global unicast (reserved by IANA)'],
+      ['5f00::1', 'not global unicast (reserved by IANA)'],
+      ['4000::1', 'not global unicast (reserved by IANA)'],
+      ['fec0::1', 'site-local'],
       ['64:ff9b::10.0.0.1', 'IPv4-embedded private'],
       ['2002:7f00:1::', '6to4 loopback'],
       ['2606:4700:4700::1111', null],
-      ['2001:db8::1', null],
+      ['2001:db8::1', 'documentation'],
+      ['2001:db9::1', null],
     ];
     for (const [ip, reason] of cases) assert.equal(nonPublicReason(ip), reason, ip);
   });

@@ -86,6 +86,7 @@ test('a run longer than the task timeout is stopped and fails with timeout', asy
   const { done, task, nextDone } = await runOne([hang], { taskTimeoutSeconds: 1 });
   assert.equal(done.status, 'failed');
   assert.equal(done.error.code, 'timeout');
+  assert.equal(done.error.retryable, false, 'the same run would time out again');
   assert.match(done.error.message, /ZIMAGE_TASK_TIMEOUT_SECONDS/);
   assert.equal(task.attempts, 1);
   assert.equal(nextDone.status, 'completed');

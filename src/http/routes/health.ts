@@ -1,4 +1,6 @@
 import type { FastifyInstance } from 'fastify';
+import { logDestinationStats } from '../../logDestination.js';
+import type { SpaceState } from '../../storage/storage.js';
 import type { WorkerInfo } from '../../worker/registry.js';
 import type { AppDeps } from '../context.js';
 import { ref } from '../schemas.js';
@@ -32,11 +34,29 @@ function engineSummary(deps: AppDeps, workers: WorkerInfo[]) {
   return summary;
 }
 
+/** Whether new work can be stored: a full disk refuses submits (507 storage_full) until space returns. */
+function presentStorage(deps: AppDeps, space: SpaceState | undefined) {
+  return {
+    backend: deps.storage.name,
+    full: space?.full ?? false,
+    free_bytes: space?.freeBytes ?? null,
+    message: space?.full
+      ? `storage is full (${space.reason}): new tasks are refused with 507 until space is freed; accepted tasks wait and run then`
+      : null,
+  };
+}
+
+/** Whether log lines reach stdout: a full or closed destination is counted, never fatal (see logDestination.ts). */
+function presentLogs() {
+  const stats = logDestinationStats();
+  return { write_errors: stats.errors, dropped_lines: stats.dropped, last_error: stats.lastError };
+}
+
 export async function healthRoutes(app: FastifyInstance, deps: AppDeps) {
   app.get('/health', {
     schema: { summary: 'Liveness, engine state, queue depth and live workers', tags: ['meta'], response: { 200: ref.health('The server is up.') } },
   }, async () => {
-    const [stats, workers] = await Promise.all([deps.queue.stats(), deps.workers.live()]);
+    const [stats, workers, space] = await Promise.all([deps.queue.stats(), deps.workers.live(), deps.storage.space?.check()]);
     const engine = engineSummary(deps, workers);
     return {
       status: 'ok',
@@ -44,6 +64,8 @@ export async function healthRoutes(app: FastifyInstance, deps: AppDeps) {
       engine,
       queue: { backend: deps.queue.name, queued: stats.queued, running: stats.running },
       workers: workers.map(presentWorker),
+      storage: presentStorage(deps, space),
+      logs: presentLogs(),
     };
   });
 }

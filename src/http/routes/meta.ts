@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { featuresOf } from '../../skill/features.js';
 import { skillDoc } from '../../skill/skillDoc.js';
-import { parseApiKeys } from '../auth.js';
+import { authConfigured } from '../apiKeys.js';
 import { baseUrlOf, type AppDeps } from '../context.js';
 import { openApiDocument } from '../openapi.js';
 import { MAX_WAIT_SECONDS } from './taskStatus.js';
@@ -24,7 +24,7 @@ export function serverIndex(request: FastifyRequest, deps: AppDeps) {
 
 /** The server describing itself: the OpenAPI document for tools, SKILL.md for agents. */
 export async function metaRoutes(app: FastifyInstance, deps: AppDeps) {
-  const auth = parseApiKeys(deps.config.apiKeys).length > 0;
+  const auth = authConfigured(deps.config);
   app.get('/openapi.json', {
     schema: {
       summary: 'This OpenAPI 3.1 document', tags: ['meta'],

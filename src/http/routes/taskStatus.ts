@@ -9,6 +9,7 @@ import { canSee } from '../auth.js';
 import { baseUrlOf, type AppDeps } from '../context.js';
 import { sendError } from '../errors.js';
 import { requestLifetime } from '../lifetime.js';
+import { RenderedAnswers } from '../limits/renderedAnswers.js';
 import { binary, ref, waitQuery } from '../schemas.js';
 
 export const taskNotFound = (id: string) =>
@@ -65,10 +66,20 @@ export async function presentWithPreview(deps: AppDeps, view: TaskView, baseUrl:
   return body;
 }
 
+/** Memory for finished b64_json answers rendered once and sent to every poller (see RenderedAnswers). */
+export const RENDERED_ANSWER_BYTES = 64 * 1024 * 1024;
+
+/** Answers worth rendering once: a completed task whose images are inline (megabytes of base64). */
+const isLargeFinal = (view: TaskView) => view.task.state === 'completed' && view.task.params.response_format === 'b64_json';
+
+/** What can still change in a finished task's answer: its state (retention expires it) and its webhook delivery. */
+const fingerprintOf = (view: TaskView) => `${view.task.state}:${view.task.finishedAt}:${JSON.stringify(view.webhook ?? null)}`;
+
 export async function taskStatusRoutes(app: FastifyInstance, deps: AppDeps) {
   // The latest preview of each running task, heard from the task events from now on.
   const { created } = previewStoreFor(deps.queue);
   if (created) app.addHook('onClose', async () => closePreviewStore(deps.queue));
+  const rendered = new RenderedAnswers(RENDERED_ANSWER_BYTES);
 
   app.get<{ Params: { task_id: string }; Querystring: { wait?: string } }>(
     '/v1/images/tasks/:task_id',
@@ -98,7 +109,13 @@ export async function taskStatusRoutes(app: FastifyInstance, deps: AppDeps) {
           life.done();
         }
       }
-      return presentWithPreview(deps, view, baseUrlOf(request, deps.config));
+      const baseUrl = baseUrlOf(request, deps.config);
+      if (!isLargeFinal(view)) return presentWithPreview(deps, view, baseUrl);
+      const final = view;
+      // Serialised by the route's own response schema, exactly as an object answer would be.
+      const body = await rendered.get(`${id} ${baseUrl}`, fingerprintOf(final),
+        async () => Buffer.from(String(reply.serialize(await presentWithPreview(deps, final, baseUrl)))));
+      return reply.type('application/json; charset=utf-8').send(body);
     },
   );
 

@@ -19,8 +19,9 @@ export class Tickets {
     });
   }
 
-  async add(taskId: string): Promise<void> {
-    await this.queue.add('task', { taskId }, { jobId: jobIdOf(taskId) });
+  /** A ticket handed out at once, or after delayMs (a deferred task). */
+  async add(taskId: string, delayMs?: number): Promise<void> {
+    await this.queue.add('task', { taskId }, { jobId: jobIdOf(taskId), ...(delayMs ? { delay: delayMs } : {}) });
   }
 
   /**

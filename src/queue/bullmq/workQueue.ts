@@ -9,6 +9,7 @@ import { HeldClaims } from '../claims.js';
 import { pgRowToTask } from '../postgres/rows.js';
 import type { FleetSignals } from '../postgres/store.js';
 import * as rows from '../postgres/workRows.js';
+import { deferDelayMs, deferralsExhausted, MAX_DEFERRALS, type DeferOutcome } from '../deferral.js';
 import { exhaustedError } from '../sqlite/taskErrors.js';
 import { QUEUE_NAME } from './connection.js';
 import type { FleetEvents } from './events.js';
@@ -91,6 +92,14 @@ export class BullWorkQueue implements WorkQueue {
         this.signals.publish('started', taskId);
         return this.held.open(pgRowToTask(out.row), token);
       }
+      if (out.outcome === 'deferred') {
+        // A deferred task's ticket that came early (re-added by the reconciler): it waits in BullMQ's delayed set.
+        await job.moveToDelayed(out.notBefore, token).catch(async () => {
+          await this.drop(job, token);
+          await this.signals.ticket(taskId, Math.max(1, out.notBefore - this.now()));
+        });
+        continue;
+      }
       await this.drop(job, token);
       if (out.outcome === 'finished') this.signals.publish(out.state, taskId);
     }
@@ -134,6 +143,32 @@ export class BullWorkQueue implements WorkQueue {
     // A cancel asked for while the task ran is honoured, not carried into the next start.
     if (await rows.cancelRequested(this.pool, claim.task.id)) return this.finishCanceled(claim);
     await this.requeue(claim, null, 1);
+  }
+
+  async defer(claim: Claim, error: TaskError): Promise<DeferOutcome> {
+    const id = claim.task.id;
+    const state = await rows.deferState(this.pool, id);
+    // A cancel asked for while the task ran is honoured, not carried into the next start.
+    if (state?.cancelRequested) {
+      await this.finishCanceled(claim);
+      return { state: 'canceled', delayMs: 0 };
+    }
+    const deferral = (state?.deferrals ?? 0) + 1;
+    if (state && deferral > MAX_DEFERRALS) {
+      await this.finish(claim, 'failed', { error: deferralsExhausted(error) });
+      return { state: 'failed', delayMs: 0 };
+    }
+    const delayMs = deferDelayMs(deferral);
+    const notBefore = this.now() + delayMs;
+    if (!(await rows.deferRow(this.pool, id, claim.token, error, notBefore))) this.lost(claim);
+    const job = this.jobs.get(id);
+    this.jobs.delete(id);
+    this.held.forget(claim);
+    // The ticket waits in BullMQ's delayed set; if its lock was lost meanwhile, a fresh delayed ticket instead.
+    await (job ? job.moveToDelayed(notBefore, claim.token) : Promise.reject(new Error('no ticket')))
+      .catch(() => this.signals.ticket(id, delayMs));
+    this.signals.publish('requeued', id);
+    return { state: 'queued', delayMs };
   }
 
   async finishCanceled(claim: Claim): Promise<void> {

@@ -49,6 +49,17 @@ export class PgHousekeeping implements Housekeeping {
     });
   }
 
+  /** Uploads through their indexes; outputs by a scan of the results (on the database server, so no node waits on it). */
+  async referencedKeys(keys: readonly string[]): Promise<Set<string>> {
+    if (!keys.length) return new Set();
+    const { rows } = await this.pool.query<{ key: string }>(
+      `SELECT input_key AS key FROM tasks WHERE input_key = ANY($1)
+       UNION SELECT mask_key FROM tasks WHERE mask_key = ANY($1)
+       UNION SELECT o->>'file' FROM tasks t, jsonb_array_elements(COALESCE(t.result->'outputs', '[]'::jsonb)) o
+         WHERE t.result IS NOT NULL AND o->>'file' = ANY($1)`, [[...keys]]);
+    return new Set(rows.map((r) => r.key));
+  }
+
   /** Queued tasks in seq order after `afterSeq`, for the ticket reconciler. */
   async queuedIds(afterSeq: number, limit: number): Promise<Array<{ seq: number; id: string }>> {
     const { rows } = await this.pool.query<{ seq: number; id: string }>(

@@ -11,6 +11,8 @@ export interface PgTaskRow extends TaskRowLike {
   claim_token: string | null;
   request_hash: string | null;
   lease_expires_at: number | null;
+  not_before: number | null;
+  deferrals: number;
 }
 
 export { rowToTask as pgRowToTask } from '../taskRow.js';

@@ -25,6 +25,11 @@ const MIGRATIONS: string[] = [
    CREATE INDEX tasks_running_lease ON tasks(lease_expires_at) WHERE state = 'running';
    CREATE INDEX tasks_tombstones ON tasks(expired_at) WHERE expired_at IS NOT NULL;`,
   WEBHOOK_DELIVERIES_DDL,
+  // #3 Deferral after a transient local fault (src/queue/deferral.ts), and the key indexes of the orphan sweep (as SQLite's #5).
+  `ALTER TABLE tasks ADD COLUMN not_before BIGINT;
+   ALTER TABLE tasks ADD COLUMN deferrals INTEGER NOT NULL DEFAULT 0;
+   CREATE INDEX tasks_input_key ON tasks(input_key) WHERE input_key IS NOT NULL;
+   CREATE INDEX tasks_mask_key ON tasks(mask_key) WHERE mask_key IS NOT NULL;`,
 ];
 
 export async function migrate(pool: pg.Pool): Promise<void> {

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { IdempotencyConflictError, QueueFullError } from '../../errors.js';
+import { IdempotencyConflictError, OwnerQueueFullError, QueueFullError } from '../../errors.js';
 import { newTaskId } from '../../ids.js';
 import type {
   EnqueueOptions, ListOptions, NewTask, QueueStats, TaskEventType, TaskPage, TaskProgress, TaskRecord, TaskStore,
@@ -12,8 +12,11 @@ import { LOCKS } from './schema.js';
 
 /** Where a committed task's ticket and events go (BullMQ in a fleet). Both are hints: the row is the truth. */
 export interface FleetSignals {
-  /** Adds the dispatch ticket of a queued task. May fail: the reconciler re-adds missing tickets. */
-  ticket(taskId: string): Promise<void>;
+  /**
+   * Adds the dispatch ticket of a queued task (handed out after delayMs, for a deferred one).
+   * May fail: the reconciler re-adds missing tickets.
+   */
+  ticket(taskId: string, delayMs?: number): Promise<void>;
   /** Replaces the ticket of a task taken back from a dead worker (see Tickets.renew). */
   renew(taskId: string): Promise<void>;
   publish(type: TaskEventType, taskId: string, progress?: TaskProgress): void;
@@ -46,6 +49,10 @@ export class PgTaskStore implements TaskStore {
       if (opts.maxQueued !== undefined) {
         const { rows } = await c.query<{ n: number }>(`SELECT COUNT(*)::int AS n FROM tasks WHERE state = 'queued'`);
         if (rows[0].n >= opts.maxQueued) throw new QueueFullError(rows[0].n);
+      }
+      if (opts.maxQueuedPerOwner !== undefined) {
+        const { rows } = await c.query<{ n: number }>(`SELECT COUNT(*)::int AS n FROM tasks WHERE state = 'queued' AND owner = $1`, [owner]);
+        if (rows[0].n >= opts.maxQueuedPerOwner) throw new OwnerQueueFullError(owner, rows[0].n, opts.maxQueuedPerOwner);
       }
       const { rows } = await c.query<PgTaskRow>(
         `INSERT INTO tasks (id, kind, state, params, input_key, mask_key, max_attempts, owner, idempotency_key, request_hash, webhook_url, created_at)

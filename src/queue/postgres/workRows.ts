@@ -16,7 +16,9 @@ export type ClaimOutcome =
   /** The ticket named a task that is not claimable now (final, gone, or held by a live lease): drop the ticket. */
   | { outcome: 'not_claimable' }
   /** The task was failed (attempts spent) or canceled (cancel asked before its worker died) instead. */
-  | { outcome: 'finished'; state: 'failed' | 'canceled' };
+  | { outcome: 'finished'; state: 'failed' | 'canceled' }
+  /** A deferred task whose ticket came early (re-added by the reconciler): its ticket waits until notBefore. */
+  | { outcome: 'deferred'; notBefore: number };
 
 /**
  * Takes a queued task, or a running one whose lease ran out (its worker died and BullMQ's
@@ -28,6 +30,7 @@ export function claimRow(pool: pg.Pool, id: string, token: string, workerId: str
     const row = rows[0];
     const expired = row?.state === 'running' && (row.lease_expires_at ?? 0) < now;
     if (!row || (row.state !== 'queued' && !expired)) return { outcome: 'not_claimable' };
+    if (row.state === 'queued' && row.not_before !== null && row.not_before > now) return { outcome: 'deferred', notBefore: row.not_before };
     if (expired && row.cancel_requested) {
       await c.query(`UPDATE tasks SET state = 'canceled', finished_at = $2, claim_token = NULL, lease_expires_at = NULL WHERE id = $1`, [id, now]);
       return { outcome: 'finished', state: 'canceled' };
@@ -40,7 +43,7 @@ export function claimRow(pool: pg.Pool, id: string, token: string, workerId: str
     }
     const updated = await c.query<PgTaskRow>(
       `UPDATE tasks SET state = 'running', attempts = attempts + 1, claim_token = $2, worker_id = $3, lease_expires_at = $4,
-         started_at = COALESCE(started_at, $5), progress_step = NULL, progress_total = NULL
+         started_at = COALESCE(started_at, $5), progress_step = NULL, progress_total = NULL, not_before = NULL
        WHERE id = $1 RETURNING *`, [id, token, workerId, now + leaseMs, now]);
     return { outcome: 'claimed', row: updated.rows[0] };
   });
@@ -75,6 +78,24 @@ export async function requeueRow(pool: pg.Pool, id: string, token: string, error
     `UPDATE tasks SET state = 'queued', claim_token = NULL, worker_id = NULL, lease_expires_at = NULL, attempts = attempts - $4, error = $3
      WHERE ${FENCE}`, [id, token, error ? JSON.stringify(error) : null, refund]);
   return rowCount === 1;
+}
+
+/**
+ * A transient fault: back to queued with the attempt refunded, the deferral counted, not claimable
+ * before notBefore. False if the claim was lost.
+ */
+export async function deferRow(pool: pg.Pool, id: string, token: string, error: TaskError, notBefore: number): Promise<boolean> {
+  const { rowCount } = await pool.query(
+    `UPDATE tasks SET state = 'queued', claim_token = NULL, worker_id = NULL, lease_expires_at = NULL,
+       attempts = attempts - 1, deferrals = deferrals + 1, not_before = $4, error = $3
+     WHERE ${FENCE}`, [id, token, JSON.stringify(error), notBefore]);
+  return rowCount === 1;
+}
+
+/** The deferrals so far and the cancel flag of a task, read by its claim holder before it defers. */
+export async function deferState(pool: pg.Pool, id: string): Promise<{ deferrals: number; cancelRequested: boolean } | undefined> {
+  const { rows } = await pool.query<{ deferrals: number; cancel_requested: boolean }>('SELECT deferrals, cancel_requested FROM tasks WHERE id = $1', [id]);
+  return rows[0] && { deferrals: rows[0].deferrals, cancelRequested: rows[0].cancel_requested };
 }
 
 export async function retryAllowed(pool: pg.Pool, id: string): Promise<boolean> {

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type Database from 'better-sqlite3';
-import { IdempotencyConflictError, LostClaimError, QueueFullError } from '../../errors.js';
+import { IdempotencyConflictError, LostClaimError, OwnerQueueFullError, QueueFullError } from '../../errors.js';
 import { newTaskId, newToken } from '../../ids.js';
 import type {
   Claim, EnqueueOptions, ListOptions, NewTask, Queue, QueueStats, TaskError, TaskEvent, TaskEventType, TaskPage, TaskPreview,
@@ -8,6 +8,7 @@ import type {
 } from '../../interfaces.js';
 import { HeldClaims } from '../claims.js';
 import { cursorOf, seqBefore } from '../cursor.js';
+import { deferDelayMs, deferralsExhausted, MAX_DEFERRALS, type DeferOutcome } from '../deferral.js';
 import { storageKeysOf } from '../taskRow.js';
 import { rowToTask, type TaskRow } from './rows.js';
 import { EXPIRED_ERROR, exhaustedError } from './taskErrors.js';
@@ -20,6 +21,9 @@ export interface SqliteQueueOptions {
   idlePollMs?: number;
   now?: () => number;
 }
+
+/** Rows per statement when referencedKeys scans the outputs. */
+const REFERENCE_SCAN_ROWS = 2000;
 
 /** How long an expired task still answers `expired` before its row is deleted (then: 404). */
 export const TOMBSTONE_MS = 30 * 24 * 3600_000;
@@ -71,6 +75,10 @@ export class SqliteQueue implements Queue {
       if (opts.maxQueued !== undefined) {
         const { n } = this.sql.countQueued.get() as { n: number };
         if (n >= opts.maxQueued) throw new QueueFullError(n);
+      }
+      if (opts.maxQueuedPerOwner !== undefined) {
+        const { n } = this.sql.countQueuedOf.get(owner) as { n: number };
+        if (n >= opts.maxQueuedPerOwner) throw new OwnerQueueFullError(owner, n, opts.maxQueuedPerOwner);
       }
       const id = newTaskId();
       this.sql.insert.run({
@@ -136,7 +144,7 @@ export class SqliteQueue implements Queue {
     const exhausted: string[] = [];
     const claimed = this.relaxed(() => this.db.transaction(() => {
       for (;;) {
-        const next = this.sql.nextQueued.get() as { seq: number; attempts: number; max_attempts: number; id: string } | undefined;
+        const next = this.sql.nextQueued.get(this.now()) as { seq: number; attempts: number; max_attempts: number; id: string } | undefined;
         if (!next) return undefined;
         if (next.attempts >= next.max_attempts) {
           // A task handed back by crashed workers too often: fail it instead of looping forever.
@@ -227,6 +235,28 @@ export class SqliteQueue implements Queue {
     this.emit('requeued', claim.task.id);
   }
 
+  async defer(claim: Claim, error: TaskError): Promise<DeferOutcome> {
+    const row = this.sql.byId.get(claim.task.id) as TaskRow | undefined;
+    // A cancel asked for while the task ran is honoured, not carried into the next start.
+    if (row?.cancel_requested) {
+      await this.finishCanceled(claim);
+      return { state: 'canceled', delayMs: 0 };
+    }
+    const deferral = (row?.deferrals ?? 0) + 1;
+    if (row && deferral > MAX_DEFERRALS) {
+      this.finishClaimed(claim, 'failed', { error: deferralsExhausted(error) });
+      return { state: 'failed', delayMs: 0 };
+    }
+    const delayMs = deferDelayMs(deferral);
+    this.fenced(claim, this.sql.defer.run({
+      id: claim.task.id, token: claim.token, not_before: this.now() + delayMs, error: JSON.stringify(error),
+    }).changes);
+    this.live.delete(claim.task.id);
+    this.held.forget(claim);
+    this.emit('requeued', claim.task.id);
+    return { state: 'queued', delayMs };
+  }
+
   async cancel(id: string): Promise<TaskRecord | undefined> {
     const outcome = this.db.transaction(() => {
       const row = this.sql.byId.get(id) as TaskRow | undefined;
@@ -300,6 +330,25 @@ export class SqliteQueue implements Queue {
       if (rows.length === 0) this.sql.purgeTombstones.run(this.now() - TOMBSTONE_MS);
       return { count: rows.length, keys };
     }).immediate();
+  }
+
+  /**
+   * Uploads are found through their indexes; outputs live in the result JSON, so their check
+   * scans the table, a slice of seqs at a time with a turn of the event loop between slices
+   * (better-sqlite3 is synchronous: one long statement would stall every request).
+   */
+  async referencedKeys(keys: readonly string[]): Promise<Set<string>> {
+    const found = new Set<string>();
+    if (!keys.length) return found;
+    const json = JSON.stringify(keys);
+    for (const row of this.sql.referencedUploads.all({ keys: json }) as { key: string }[]) found.add(row.key);
+    const { seq: last } = this.sql.maxSeq.get() as { seq: number };
+    for (let after = 0; after < last; after += REFERENCE_SCAN_ROWS) {
+      const rows = this.sql.referencedOutputs.all({ keys: json, after, upto: after + REFERENCE_SCAN_ROWS }) as { key: string }[];
+      for (const row of rows) found.add(row.key);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    return found;
   }
 
   async stats(): Promise<QueueStats> {

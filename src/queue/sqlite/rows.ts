@@ -25,6 +25,9 @@ export interface TaskRow {
   started_at: number | null;
   finished_at: number | null;
   expired_at: number | null;
+  /** Epoch ms before which a deferred task is not claimed (src/queue/deferral.ts). */
+  not_before: number | null;
+  deferrals: number;
 }
 
 export { rowToTask } from '../taskRow.js';

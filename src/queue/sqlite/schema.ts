@@ -53,6 +53,13 @@ const MIGRATIONS: string[] = [
   `ALTER TABLE tasks ADD COLUMN request_hash TEXT;`,
   // #4 The lease of a webhook attempt (src/webhooks/store.ts): only the current claim may record it.
   `ALTER TABLE webhook_deliveries ADD COLUMN lease_token TEXT;`,
+  // #5 Deferral after a transient local fault (src/queue/deferral.ts): not claimable before
+  // not_before (epoch ms); deferrals counts them apart from attempts. The key indexes let the
+  // orphan sweep ask which stored uploads a task still names.
+  `ALTER TABLE tasks ADD COLUMN not_before INTEGER;
+   ALTER TABLE tasks ADD COLUMN deferrals INTEGER NOT NULL DEFAULT 0;
+   CREATE INDEX tasks_input_key ON tasks(input_key) WHERE input_key IS NOT NULL;
+   CREATE INDEX tasks_mask_key ON tasks(mask_key) WHERE mask_key IS NOT NULL;`,
 ];
 
 export function migrate(db: Database.Database): void {

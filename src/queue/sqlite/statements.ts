@@ -22,10 +22,14 @@ export function prepareStatements(db: Database.Database) {
          AND (@owner IS NULL OR owner = @owner)
        ORDER BY seq DESC LIMIT @limit`,
     ),
-    nextQueued: db.prepare(`SELECT seq, id, attempts, max_attempts FROM tasks WHERE state = 'queued' ORDER BY seq LIMIT 1`),
+    // The oldest queued task that is not deferred (not_before: see src/queue/deferral.ts).
+    nextQueued: db.prepare(
+      `SELECT seq, id, attempts, max_attempts FROM tasks
+       WHERE state = 'queued' AND (not_before IS NULL OR not_before <= ?) ORDER BY seq LIMIT 1`,
+    ),
     markRunning: db.prepare(
       `UPDATE tasks SET state = 'running', attempts = attempts + 1, claim_token = @token, worker_id = @worker,
-         lease_expires_at = @lease, started_at = COALESCE(started_at, @at), progress_step = NULL, progress_total = NULL
+         lease_expires_at = @lease, started_at = COALESCE(started_at, @at), progress_step = NULL, progress_total = NULL, not_before = NULL
        WHERE seq = @seq`,
     ),
     heartbeat: db.prepare(`UPDATE tasks SET lease_expires_at = ? WHERE id = ? AND claim_token = ? AND ${running}`),
@@ -43,6 +47,23 @@ export function prepareStatements(db: Database.Database) {
          attempts = attempts - @refund, error = @error
        WHERE id = @id AND claim_token = @token AND ${running}`,
     ),
+    // A transient fault: back to queued with the attempt refunded, not claimable before @not_before.
+    defer: db.prepare(
+      `UPDATE tasks SET state = 'queued', claim_token = NULL, worker_id = NULL, lease_expires_at = NULL,
+         attempts = attempts - 1, deferrals = deferrals + 1, not_before = @not_before, error = @error
+       WHERE id = @id AND claim_token = @token AND ${running}`,
+    ),
+    // Which of the keys (a JSON array) a task names as its upload or mask (indexed), or among its outputs (a scan of @after < seq <= @upto).
+    referencedUploads: db.prepare(
+      `SELECT input_key AS key FROM tasks WHERE input_key IN (SELECT value FROM json_each(@keys))
+       UNION SELECT mask_key FROM tasks WHERE mask_key IN (SELECT value FROM json_each(@keys))`,
+    ),
+    referencedOutputs: db.prepare(
+      `SELECT DISTINCT json_extract(o.value, '$.file') AS key FROM tasks t, json_each(t.result, '$.outputs') o
+       WHERE t.seq > @after AND t.seq <= @upto AND t.result IS NOT NULL
+         AND json_extract(o.value, '$.file') IN (SELECT value FROM json_each(@keys))`,
+    ),
+    maxSeq: db.prepare('SELECT COALESCE(MAX(seq), 0) AS seq FROM tasks'),
     requestCancel: db.prepare('UPDATE tasks SET cancel_requested = 1 WHERE seq = ?'),
     staleRunning: db.prepare(`SELECT seq, id, cancel_requested FROM tasks WHERE ${running} AND lease_expires_at < ?`),
     abandon: db.prepare(
@@ -65,6 +86,8 @@ export function prepareStatements(db: Database.Database) {
     ),
     purgeTombstones: db.prepare('DELETE FROM tasks WHERE expired_at IS NOT NULL AND expired_at < ?'),
     countQueued: db.prepare(`SELECT COUNT(*) AS n FROM tasks WHERE state = 'queued'`),
+    // On tasks_by_state: at most ZIMAGE_MAX_QUEUE queued rows are read, however many tasks the owner has.
+    countQueuedOf: db.prepare(`SELECT COUNT(*) AS n FROM tasks INDEXED BY tasks_by_state WHERE state = 'queued' AND owner = ?`),
     counts: db.prepare(`SELECT state, COUNT(*) AS n FROM tasks WHERE state IN ('queued', 'running') GROUP BY state`),
   };
 }
