@@ -51,8 +51,8 @@ function isGuarded(request: FastifyRequest): boolean {
   return guardedPath(path.replace(/\/+/g, '/').toLowerCase());
 }
 
-/** The keys the request presents: a Bearer token and/or an X-API-Key header. */
-function presentedKeys(request: FastifyRequest): string[] {
+/** The keys the request presents: a Bearer token and/or an X-API-Key header (also read by /metrics). */
+export function presentedKeys(request: FastifyRequest): string[] {
   const found: string[] = [];
   const auth = request.headers.authorization;
   const bearer = typeof auth === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(auth.trim()) : null;

@@ -12,6 +12,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { Config } from '../config.js';
 import { ApiError } from '../errors.js';
+import { presentedKeys } from '../http/auth.js';
 
 const LOOPBACK_RE = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|::ffff:127\.\d{1,3}\.\d{1,3}\.\d{1,3})$/;
 const FORWARD_HEADERS = ['forwarded', 'x-forwarded-for', 'x-real-ip'];
@@ -28,16 +29,6 @@ export function isLocalCaller(request: FastifyRequest): boolean {
   return LOOPBACK_RE.test(peer) && !FORWARD_HEADERS.some((h) => request.headers[h] !== undefined);
 }
 
-/** The keys a request presents, as the /v1 auth reads them (Bearer or X-API-Key). */
-function presented(request: FastifyRequest): string[] {
-  const found: string[] = [];
-  const auth = request.headers.authorization;
-  const bearer = typeof auth === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(auth.trim()) : null;
-  if (bearer) found.push(bearer[1]);
-  const header = request.headers['x-api-key'];
-  if (typeof header === 'string' && header.trim()) found.push(header.trim());
-  return found;
-}
 
 /**
  * A check for each /metrics request: undefined lets it through, an ApiError refuses it.
@@ -53,7 +44,7 @@ export function metricsGate(config: Config, keys: () => KeyCheck) {
         + 'Scrape it from the same machine, or set ZIMAGE_API_KEYS and send a key, or set ZIMAGE_METRICS=open where the network is trusted.',
         null, 'authentication_error');
     }
-    const offered = presented(request);
+    const offered = presentedKeys(request);
     if (offered.some((k) => ring.ownerOf(k) !== undefined)) return undefined;
     return new ApiError(401, 'invalid_api_key', offered.length
       ? 'The API key is not valid. GET /metrics from another machine needs one of the server\'s API keys, as "Authorization: Bearer YOUR_KEY" or "X-API-Key: YOUR_KEY".'
